@@ -1,0 +1,3 @@
+from meetd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP only: parse the request, call domain and store, serialise the answer."""

@@ -1,0 +1,44 @@
+"""What handlers need, gathered once by ``create_app`` and kept on ``app.state.services``."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from meetd.api.auth import Authenticator, Principal
+from meetd.clock import Clock
+from meetd.settings import Settings
+from meetd.store.database import Database
+
+if TYPE_CHECKING:
+    from meetd.metrics import Metrics
+    from meetd.sweeper import ExpirySweeper
+
+
+@dataclasses.dataclass(slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    rng: random.Random
+    metrics: Metrics
+    signing_key: bytes
+    key_id: str
+    database: Database | None = None
+    auth: Authenticator | None = None
+    sweeper: ExpirySweeper | None = None
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def authenticate(request: Request) -> tuple[Services, Principal]:
+    """The services and the calling application; raises AuthenticationError (401)."""
+    found = services(request)
+    assert found.auth is not None, "the app's lifespan has not started"
+    principal = await found.auth.authenticate(request.headers.get("authorization"))
+    return found, principal

@@ -1,0 +1,75 @@
+"""Rooms and room pages as the API shows them (contract §4), field by field, in the order
+Vonage sent them."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from meetd.domain import links
+from meetd.domain.timestamps import format_timestamp
+from meetd.store.rooms import RoomPage, RoomRecord
+
+
+def room_body(room: RoomRecord, public_url: str) -> dict[str, Any]:
+    options = room.options
+    short_url = room.short_company_url
+    body: dict[str, Any] = {
+        "id": room.id,
+        "display_name": room.display_name,
+        "metadata": room.metadata,
+        "type": room.type,
+        "expires_at": format_timestamp(room.expires_at),
+        "recording_options": options["recording_options"],
+        "meeting_code": room.meeting_code,
+        "_links": {
+            "host_url": {
+                "href": links.host_url(public_url, room.meeting_code, room.host_token, short_url)
+            },
+            "guest_url": {"href": links.guest_url(public_url, room.meeting_code, short_url)},
+        },
+        "created_at": format_timestamp(room.created_at),
+        "is_available": room.is_available,
+        "expire_after_use": room.expire_after_use,
+        "theme_id": room.theme_id,
+        "initial_join_options": options["initial_join_options"],
+        "join_approval_level": options["join_approval_level"],
+        "ui_settings": options["ui_settings"],
+        "available_features": options["available_features"],
+    }
+    if options["callback_urls"]:
+        body["callback_urls"] = options["callback_urls"]
+    return body
+
+
+def page_body(
+    page: RoomPage,
+    *,
+    public_url: str,
+    list_url: str,
+    page_size: int,
+    query: dict[str, int],
+    embed_as_object: bool,
+) -> dict[str, Any]:
+    """A page of rooms with HAL links; ``list_url`` is the list's full URL without query.
+
+    ``/beta`` wraps the rooms as ``{"rooms": [...]}``, ``/v1`` sends the bare array (§1).
+    """
+    rooms = [room_body(room, public_url) for room in page.rooms]
+
+    def link(**params: int) -> dict[str, str]:
+        return {"href": f"{list_url}?{urlencode({'page_size': page_size, **params})}"}
+
+    link_map = {"first": link(), "self": link(**query)}
+    if page.has_prev:
+        first = page.rooms[0].serial if page.rooms else query["start_id"]
+        link_map["prev"] = link(end_id=first)
+    if page.has_next:
+        after = page.rooms[-1].serial + 1 if page.rooms else query["end_id"]
+        link_map["next"] = link(start_id=after)
+    return {
+        "page_size": page_size,
+        "_embedded": {"rooms": rooms} if embed_as_object else rooms,
+        "_links": link_map,
+        "total_items": page.total,
+    }

@@ -1,0 +1,43 @@
+"""Reading request bodies and queries into plain values, with contract errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from meetd.domain import validation as check
+from meetd.errors import InputValidationError
+
+MAX_BODY_BYTES = 256 * 1024
+_decode = msgspec.json.decode
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON, whatever Content-Type says: the Vonage guide's curl sends
+    ``content-type`` in lower case, and some clients send none at all."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise InputValidationError('"value" must be of type object')
+    try:
+        return _decode(body)
+    except msgspec.DecodeError:
+        raise InputValidationError("The request body is not valid JSON") from None
+
+
+def query_int(
+    request: Request, name: str, *, minimum: int, maximum: int | None = None
+) -> int | None:
+    text = request.query_params.get(name)
+    if text is None:
+        return None
+    return check.integer(text.strip(), name, minimum=minimum, maximum=maximum)
+
+
+def api_prefix(request: Request) -> str:
+    """``/v1/meetings`` or ``/beta/meetings``: the prefix the request came in on."""
+    path: str = request.scope["path"]
+    return "/beta/meetings" if path.startswith("/beta/") else "/v1/meetings"

@@ -1,0 +1,26 @@
+"""JSON responses. The media type is exactly ``application/json``: the Node SDK parses a
+body only when the Content-Type says precisely that (contract §10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.responses import Response
+
+_encode = msgspec.json.encode
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content)
+
+
+def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None):
+    return JSONResponse(content, status_code=status_code, headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)

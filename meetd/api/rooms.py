@@ -1,0 +1,142 @@
+"""The rooms endpoints (contract §4): create, read, list, update, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from meetd.api.context import authenticate
+from meetd.api.representations import page_body, room_body
+from meetd.api.requests import api_prefix, json_body, query_int
+from meetd.api.responses import JSONResponse, no_content
+from meetd.domain.lifetime import instant_expires_at
+from meetd.domain.links import sign_host_token
+from meetd.domain.meeting_codes import new_meeting_code
+from meetd.domain.rooms import DEFAULT_OPTIONS, check_updatable, parse_new_room, parse_room_update
+from meetd.errors import NotFoundError
+from meetd.store import rooms
+from meetd.store.database import Connection
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def _room_id(request: Request) -> str:
+    """The path's room id; anything that is not a UUID names no room."""
+    text: str = request.path_params["room_id"]
+    try:
+        return str(uuid.UUID(text)) if len(text) == 36 else _missing(text)
+    except ValueError:
+        return _missing(text)
+
+
+def _missing(room_id: str) -> str:
+    raise NotFoundError(f"The room with id: {room_id} could not be found")
+
+
+async def create_room(request: Request) -> Response:
+    services, principal = await authenticate(request)
+    settings = services.settings
+    body = await json_body(request)
+    now = services.clock.now_ms()
+    new = parse_new_room(body, now_ms=now, min_lead_seconds=settings.long_term_min_lead_seconds)
+    expires_at = new.expires_at or instant_expires_at(now, settings.instant_room_ttl_seconds)
+    room_id = str(uuid.uuid4())
+    host_id = str(uuid.uuid4())
+    token = sign_host_token(host_id, now, key=services.signing_key, key_id=services.key_id)
+    rng = services.rng
+
+    def insert(conn: Connection) -> rooms.RoomRecord:
+        return rooms.insert_room(
+            conn,
+            room_id=room_id,
+            application_id=principal.application_id,
+            new=new,
+            expires_at=expires_at,
+            created_at=now,
+            host_participant_id=host_id,
+            host_token=token,
+            new_code=lambda: new_meeting_code(rng),
+        )
+
+    assert services.database is not None
+    record = await services.database.write(insert)
+    services.metrics.rooms_created.inc()
+    if services.sweeper is not None:
+        services.sweeper.notice(expires_at)
+    return JSONResponse(room_body(record, settings.public_url), status_code=201)
+
+
+async def get_room(request: Request) -> Response:
+    services, principal = await authenticate(request)
+    room_id = _room_id(request)
+    assert services.database is not None
+    record = await services.database.read(
+        lambda c: rooms.get_room(c, principal.application_id, room_id)
+    )
+    return JSONResponse(room_body(record, services.settings.public_url))
+
+
+async def list_rooms(request: Request) -> Response:
+    services, principal = await authenticate(request)
+    page_size = query_int(request, "page_size", minimum=1, maximum=MAX_PAGE_SIZE)
+    page_size = page_size or DEFAULT_PAGE_SIZE
+    start_id = query_int(request, "start_id", minimum=0)
+    end_id = query_int(request, "end_id", minimum=0)
+    assert services.database is not None
+    page = await services.database.read(
+        lambda c: rooms.list_rooms(
+            c, principal.application_id, page_size=page_size, start_id=start_id, end_id=end_id
+        )
+    )
+    query = {
+        name: value
+        for name, value in (("start_id", start_id), ("end_id", end_id))
+        if value is not None
+    }
+    prefix = api_prefix(request)
+    public_url = services.settings.public_url
+    body = page_body(
+        page,
+        public_url=public_url,
+        list_url=f"{public_url}{prefix}/rooms",
+        page_size=page_size,
+        query=query,
+        embed_as_object=prefix.startswith("/beta"),
+    )
+    return JSONResponse(body)
+
+
+async def update_room(request: Request) -> Response:
+    services, principal = await authenticate(request)
+    room_id = _room_id(request)
+    body = await json_body(request)
+    lead = services.settings.long_term_min_lead_seconds
+    now = services.clock.now_ms()
+    # Validate before touching the store; merge nested objects against the stored room below.
+    parse_room_update(body, DEFAULT_OPTIONS, now_ms=now, min_lead_seconds=lead)
+
+    def update(conn: Connection) -> rooms.RoomRecord:
+        room = rooms.lock_room(conn, principal.application_id, room_id)
+        check_updatable(room.id, room.type, room.is_available)
+        change = parse_room_update(body, room.options, now_ms=now, min_lead_seconds=lead)
+        return rooms.update_room(conn, room, change)
+
+    assert services.database is not None
+    record = await services.database.write(update)
+    if services.sweeper is not None:
+        services.sweeper.notice(record.expires_at)
+    return JSONResponse(room_body(record, services.settings.public_url))
+
+
+async def delete_room(request: Request) -> Response:
+    services, principal = await authenticate(request)
+    room_id = _room_id(request)
+    now = services.clock.now_ms()
+    assert services.database is not None
+    await services.database.write(
+        lambda c: rooms.delete_room(c, principal.application_id, room_id, now)
+    )
+    return no_content()

@@ -1,0 +1,72 @@
+"""``create_app``: the one place meetd's parts are wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from meetd.api.auth import Authenticator
+from meetd.api.context import Services
+from meetd.api.errors import HANDLERS
+from meetd.api.routes import all_routes
+from meetd.clock import Clock, SystemClock
+from meetd.metrics import Metrics, MetricsMiddleware
+from meetd.secret_key import key_id, load_or_create_secret_key
+from meetd.settings import Settings
+from meetd.store import migrations
+from meetd.store.database import open_database
+from meetd.sweeper import ExpirySweeper
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    run_sweeper: bool = True,
+) -> Starlette:
+    """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``
+    (then call ``app.state.services.sweeper.sweep_once()`` themselves)."""
+    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        rng=rng or random.SystemRandom(),
+        metrics=metrics,
+        signing_key=secret.encode(),
+        key_id=key_id(secret),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database = await asyncio.to_thread(open_database, settings.database_url)
+        try:
+            await database.write(migrations.upgrade)
+            services.database = database
+            services.auth = Authenticator(database, services.clock)
+            services.sweeper = ExpirySweeper(database, services.clock, metrics)
+            sweeping = asyncio.create_task(services.sweeper.run()) if run_sweeper else None
+            try:
+                yield
+            finally:
+                if sweeping is not None:
+                    sweeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeping
+        finally:
+            await asyncio.to_thread(database.close)
+
+    app = Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

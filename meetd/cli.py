@@ -1,0 +1,442 @@
+"""The ``meetd`` command line: options -> Settings -> run. Thin on purpose.
+
+Every command takes ``--data-dir`` and ``--database-url`` after the subcommand, so all act on
+the same state as ``serve``. Commands that create something take ``--json`` and then print
+exactly one JSON object on stdout; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from meetd import __version__
+from meetd.errors import ConfigurationError, MeetdError
+from meetd.settings import HANDOFF_VARIABLE, Settings, build_settings, settings_to_handoff
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_options(command: F) -> F:
+    """``--data-dir`` and ``--database-url``, shared by every command."""
+    command = click.option(
+        "--database-url",
+        help="sqlite:///path or postgresql://… [env MEETD_DATABASE_URL; "
+        "default sqlite:///{data dir}/meetd.sqlite3]",
+    )(command)
+    command = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Database file, uploads and secrets [env MEETD_DATA_DIR; "
+        "default ~/.local/share/meetd]",
+    )(command)
+    return command
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
+
+
+def settings_from(**flags: Any) -> Settings:
+    try:
+        return build_settings(flags)
+    except ConfigurationError as error:
+        raise click.UsageError(error.message) from None
+
+
+def reports_errors(command: F) -> F:
+    """Turn meetd's errors into a one-line message and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MeetdError as error:
+            raise click.ClickException(error.message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meetd")
+def main() -> None:
+    """meetd: a self-hosted meetings server speaking the Vonage Meetings API."""
+
+
+# -- serve -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", help="Interface to listen on [env MEETD_HOST; default 127.0.0.1]")
+@click.option("--port", type=int, help="Port [env MEETD_PORT; default 8080]")
+@click.option("--public-url", help="External base URL for links [env MEETD_PUBLIC_URL]")
+@click.option("--tls-certfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tls-keyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workers", type=int, help="Server processes [env MEETD_WORKERS; default 1]")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", type=click.Choice(["json", "text"]))
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+@store_options
+@reports_errors
+def serve(access_log: bool, **flags: Any) -> None:
+    """Run the API: migrate the database, create the first account if there is none, serve."""
+    import uvicorn
+
+    from meetd.logs import logging_config
+    from meetd.secret_key import load_or_create_secret_key
+
+    settings = settings_from(**flags)
+    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
+    import dataclasses
+
+    settings = dataclasses.replace(settings, secret_key=secret)
+    _prepare_database(settings)
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": logging_config(settings.log_level, settings.log_format),
+        "access_log": access_log,
+        "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
+        "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    say(f"meetd {__version__} serving on {settings.public_url}  (Ctrl-C to stop)")
+    if settings.workers > 1:
+        os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
+        uvicorn.run("meetd.cli:worker_app", factory=True, workers=settings.workers, **options)
+    else:
+        from meetd.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+
+
+def worker_app() -> Any:
+    """The app of one ``serve --workers N`` process, from the parent's Settings."""
+    from meetd.app import create_app
+    from meetd.settings import settings_from_handoff
+
+    return create_app(settings_from_handoff())
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Migrate, and on an empty database create the first account and show its secret once."""
+    from meetd.store import accounts, migrations
+
+    with _database(settings) as database:
+        applied = database.write_blocking(migrations.upgrade)
+        if applied:
+            say(f"database migrated to version {applied[-1]}")
+        if database.read_blocking(accounts.count_accounts) == 0:
+            created = _create_account(database, "default", None, None)
+            click.echo(
+                "\nCreated the first account. Its secret is shown only this once:\n"
+                f"  API key:        {created['api_key']}\n"
+                f"  API secret:     {created['api_secret']}\n"
+                f"  Application ID: {created['application_id']}\n"
+                "Use them as HTTP Basic credentials (key:secret) on the API.\n"
+            )
+
+
+class _database:
+    """``with _database(settings) as db``: an open, started Database, closed after."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = False) -> None:
+        self.settings = settings
+        self.migrate = migrate
+
+    def __enter__(self) -> Any:
+        from meetd.store import migrations
+        from meetd.store.database import open_database
+
+        try:
+            self.database = open_database(self.settings.database_url)
+        except Exception as error:
+            raise click.ClickException(f"cannot open the database: {error}") from None
+        if self.migrate:
+            try:
+                self.database.write_blocking(migrations.upgrade)
+            except BaseException:
+                self.database.close()
+                raise
+        return self.database
+
+    def __exit__(self, *exc: object) -> None:
+        self.database.close()
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def _create_account(
+    database: Any, name: str, api_key: str | None, api_secret: str | None
+) -> dict[str, str]:
+    from meetd.store import accounts
+
+    key = api_key or accounts.new_api_key()
+    secret = api_secret or accounts.new_api_secret()
+    account = database.write_blocking(
+        lambda c: accounts.create_account(
+            c, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
+        )
+    )
+    return {
+        "account_id": account.id,
+        "api_key": key,
+        "api_secret": secret,
+        "application_id": account.default_application_id,
+    }
+
+
+# -- accounts ----------------------------------------------------------------------------------
+@main.group()
+def accounts() -> None:
+    """Accounts: API key and secret, each with a default application."""
+
+
+@accounts.command("create")
+@click.option("--name", default="default", show_default=True)
+@click.option("--api-key", help="Choose the API key (default: generated).")
+@click.option("--api-secret", help="Choose the API secret (default: generated).")
+@json_option
+@store_options
+@reports_errors
+def accounts_create(
+    name: str, api_key: str | None, api_secret: str | None, as_json: bool, **flags: Any
+) -> None:
+    """Create an account and its default application; print the secret once."""
+    if bool(api_key) != bool(api_secret):
+        raise click.UsageError("--api-key and --api-secret go together")
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        created = _create_account(database, name, api_key, api_secret)
+    emit(
+        as_json,
+        created,
+        [
+            f"account {created['account_id']} created",
+            f"  API key:        {created['api_key']}",
+            f"  API secret:     {created['api_secret']}   (shown only now)",
+            f"  Application ID: {created['application_id']}",
+        ],
+    )
+
+
+# -- applications ------------------------------------------------------------------------------
+def callback_options(command: F) -> F:
+    for kind in ("recordings", "sessions", "rooms"):
+        command = click.option(
+            f"--{kind}-callback-url",
+            help=f"Where {kind} events are POSTed ('' clears it).",
+        )(command)
+    return command
+
+
+def _callback_urls(flags: dict[str, Any]) -> dict[str, str | None]:
+    urls = {}
+    for kind in ("rooms", "sessions", "recordings"):
+        url = flags.pop(f"{kind}_callback_url")
+        if url:
+            from meetd.domain.validation import http_url
+
+            try:
+                http_url(url, f"--{kind}-callback-url")
+            except MeetdError as error:
+                raise click.UsageError(error.message) from None
+        urls[f"{kind}_callback_url"] = url
+    return urls
+
+
+def _read_public_key(path: Path) -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        pem = path.read_text()
+        key = load_pem_public_key(pem.encode())
+    except (OSError, ValueError) as error:
+        raise click.UsageError(f"{path}: not a PEM public key ({error})") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise click.UsageError(f"{path}: the key must be RSA (JWTs are RS256)")
+    return pem
+
+
+def _generate_key_pair(out: Path) -> str:
+    """Write a new RSA private key to ``out`` (mode 600); return its public key PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.UsageError(f"{out} exists; choose another file") from None
+    with os.fdopen(fd, "wb") as file:
+        file.write(private)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+@main.group()
+def applications() -> None:
+    """Applications: what API calls act on, with their JWT keys and callback URLs."""
+
+
+@applications.command("create")
+@click.option("--account", "account_ref", required=True, help="The account's API key (or id).")
+@click.option("--name", default="application", show_default=True)
+@click.option(
+    "--public-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="RSA public key (PEM) that verifies the application's JWTs.",
+)
+@click.option(
+    "--generate-private-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Generate a key pair; write the private key (PEM) to this file.",
+)
+@callback_options
+@json_option
+@store_options
+@reports_errors
+def applications_create(
+    account_ref: str,
+    name: str,
+    public_key_file: Path | None,
+    generate_private_key: Path | None,
+    as_json: bool,
+    **flags: Any,
+) -> None:
+    """Create an application of an account."""
+    from meetd.store import accounts as store
+
+    if public_key_file and generate_private_key:
+        raise click.UsageError("give --public-key-file or --generate-private-key, not both")
+    urls = _callback_urls(flags)
+    settings = settings_from(**flags)
+    pem = _read_public_key(public_key_file) if public_key_file else None
+    with _database(settings, migrate=True) as database:
+        account = database.read_blocking(lambda c: store.find_account_by_reference(c, account_ref))
+        if account is None:
+            raise click.ClickException(f"no account with API key or id {account_ref!r}")
+        if generate_private_key:
+            pem = _generate_key_pair(generate_private_key)
+        application = database.write_blocking(
+            lambda c: store.create_application(
+                c,
+                account_id=account.id,
+                name=name,
+                now_ms=_now_ms(),
+                public_key_pem=pem,
+                callback_urls=urls,
+            )
+        )
+    data = {
+        "application_id": application.id,
+        "account_id": application.account_id,
+        "signature_secret": application.signature_secret,
+    }
+    lines = [
+        f"application {application.id} created for account {account.api_key}",
+        f"  signature secret: {application.signature_secret}",
+    ]
+    if generate_private_key:
+        data["private_key_file"] = str(generate_private_key.resolve())
+        lines.append(f"  private key:      {data['private_key_file']}")
+    emit(as_json, data, lines)
+
+
+@applications.command("update")
+@click.argument("application_id")
+@click.option(
+    "--public-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A new RSA public key (PEM) for the application's JWTs.",
+)
+@callback_options
+@json_option
+@store_options
+@reports_errors
+def applications_update(
+    application_id: str, public_key_file: Path | None, as_json: bool, **flags: Any
+) -> None:
+    """Change an application's public key or callback URLs."""
+    from meetd.store import accounts as store
+
+    urls = _callback_urls(flags)
+    settings = settings_from(**flags)
+    pem = _read_public_key(public_key_file) if public_key_file else None
+    with _database(settings, migrate=True) as database:
+        application = database.write_blocking(
+            lambda c: store.update_application(
+                c, application_id, public_key_pem=pem, callback_urls=urls
+            )
+        )
+    data = {
+        "application_id": application.id,
+        "account_id": application.account_id,
+        "has_public_key": application.public_key_pem is not None,
+        **application.callback_urls,
+    }
+    lines = [f"application {application.id} updated"] + [
+        f"  {key}: {value}" for key, value in application.callback_urls.items()
+    ]
+    emit(as_json, data, lines)
+
+
+# -- db ----------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@json_option
+@store_options
+@reports_errors
+def db_upgrade(as_json: bool, **flags: Any) -> None:
+    """Apply pending migrations (serve does this too)."""
+    from meetd.store import migrations
+
+    settings = settings_from(**flags)
+    with _database(settings) as database:
+        applied = database.write_blocking(migrations.upgrade)
+    emit(
+        as_json,
+        {"applied": applied, "version": migrations.LATEST_VERSION},
+        [
+            f"applied migrations {', '.join(map(str, applied))}" if applied else "up to date",
+            f"schema version {migrations.LATEST_VERSION}",
+        ],
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The links a room hands out (contract §4): a guest link and a host link with a token.
+
+The host token is a JWT meetd signs (HS256, with a ``kid`` naming the signing key) whose
+claim ``participantId`` names the room's owner participant; whoever opens the host link joins
+as host. It is made once when the room is created and stored, so every read of the room
+returns the same link.
+"""
+
+from __future__ import annotations
+
+import jwt
+
+
+def sign_host_token(participant_id: str, issued_at_ms: int, *, key: bytes, key_id: str) -> str:
+    return jwt.encode(
+        {"participantId": participant_id, "iat": issued_at_ms // 1000},
+        key,
+        algorithm="HS256",
+        headers={"kid": key_id},
+    )
+
+
+def read_host_token(token: str, *, key: bytes) -> str:
+    """The participant a host token names; raises jwt.InvalidTokenError when forged."""
+    claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["participantId"]})
+    return str(claims["participantId"])
+
+
+def _base(public_url: str, short_company_url: str | None) -> str:
+    return f"{public_url}/{short_company_url}" if short_company_url else public_url
+
+
+def guest_url(public_url: str, meeting_code: str, short_company_url: str | None) -> str:
+    return f"{_base(public_url, short_company_url)}/{meeting_code}"
+
+
+def host_url(
+    public_url: str, meeting_code: str, host_token: str, short_company_url: str | None
+) -> str:
+    return (
+        f"{_base(public_url, short_company_url)}/"
+        f"?room_token={meeting_code}&participant_token={host_token}"
+    )

@@ -1,0 +1,107 @@
+"""Checks of request values, with messages in the style the Vonage API used (Joi's).
+
+Each check returns the clean value or raises InputValidationError naming the field by its
+dotted path, e.g. ``"recording_options.auto_record" must be a boolean``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from meetd.domain.timestamps import parse_timestamp
+from meetd.errors import InputValidationError
+
+_HTTP_URL = re.compile(r"^https?://\S+$")
+
+
+def fail(message: str) -> InputValidationError:
+    return InputValidationError(message)
+
+
+def require_object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(f'"{path}" must be of type object')
+    return value
+
+
+def reject_unknown(value: Mapping[str, Any], allowed: Collection[str], prefix: str = "") -> None:
+    for key in value:
+        if key not in allowed:
+            raise fail(f'"{prefix}{key}" is not allowed')
+
+
+def string(value: Any, path: str, *, min_length: int = 1, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise fail(f'"{path}" must be a string')
+    if len(value) < min_length:
+        if value == "":
+            raise fail(f'"{path}" is not allowed to be empty')
+        raise fail(f'"{path}" length must be at least {min_length} characters long')
+    if len(value) > max_length:
+        raise fail(f'"{path}" length must be less than or equal to {max_length} characters long')
+    return value
+
+
+def boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail(f'"{path}" must be a boolean')
+    return value
+
+
+def one_of(value: Any, path: str, choices: Collection[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise fail(f'"{path}" must be one of [{", ".join(choices)}]')
+    return value
+
+
+def guid(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise fail(f'"{path}" must be a string')
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else _bad_guid(path)
+    except ValueError:
+        return _bad_guid(path)
+
+
+def _bad_guid(path: str) -> str:
+    raise fail(f'"{path}" must be a valid GUID')
+
+
+def timestamp(value: Any, path: str) -> int:
+    ms = parse_timestamp(value) if isinstance(value, str) else None
+    if ms is None:
+        raise fail(f'"{path}" must be a valid date')
+    return ms
+
+
+def http_url(value: Any, path: str) -> str:
+    url = string(value, path, max_length=2048)
+    if not _HTTP_URL.match(url):
+        raise fail(f'"{path}" must be a valid uri with a scheme matching the http|https pattern')
+    return url
+
+
+def integer(text: str, path: str, *, minimum: int, maximum: int | None = None) -> int:
+    """An integer from a query string."""
+    try:
+        number = int(text, 10)
+    except ValueError:
+        raise fail(f'"{path}" must be a number') from None
+    if number < minimum:
+        raise fail(f'"{path}" must be greater than or equal to {minimum}')
+    if maximum is not None and number > maximum:
+        raise fail(f'"{path}" must be less than or equal to {maximum}')
+    return number
+
+
+def flags(value: Any, path: str, defaults: Mapping[str, bool], base: Mapping[str, bool]) -> dict:
+    """A nested object of booleans; keys left out keep ``base`` (defaults on create)."""
+    given = require_object(value, path)
+    reject_unknown(given, defaults, f"{path}.")
+    result = {key: base.get(key, default) for key, default in defaults.items()}
+    for key, item in given.items():
+        result[key] = boolean(item, f"{path}.{key}")
+    return result

@@ -1,0 +1,39 @@
+"""The server's own secret: signs host tokens (and, later, upload forms and download links).
+
+``MEETD_SECRET_KEY`` sets it; otherwise one is generated on first start and kept in the data
+dir, readable only by its owner, so links stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+FILE_NAME = "secret_key"
+
+
+def load_or_create_secret_key(data_dir: Path, configured: str | None = None) -> str:
+    if configured:
+        return configured
+    path = data_dir / FILE_NAME
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: if several processes start at once, one writes and the others read its key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+def key_id(secret_key: str) -> str:
+    """A public name for the key, sent as ``kid``: it changes when the key does."""
+    return hashlib.sha256(b"meetd-kid:" + secret_key.encode()).hexdigest()[:16]

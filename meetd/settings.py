@@ -1,0 +1,152 @@
+"""One frozen Settings object, built once: flags > MEETD_* environment > defaults.
+
+Nothing else in meetd reads ``os.environ``; every part gets its configuration from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from meetd.errors import ConfigurationError
+
+DEFAULT_RETRY_SCHEDULE = (1, 5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret_key: str | None = None
+    redis_url: str | None = None
+    instant_room_ttl_seconds: int = 600
+    long_term_min_lead_seconds: int = 600
+    callback_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    workers: int = 1
+    log_level: str = "info"
+    log_format: str = "json"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file when the database URL names one, else None."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
+
+
+# flag name -> (environment variable, parser)
+_ENV: dict[str, tuple[str, Any]] = {
+    "data_dir": ("MEETD_DATA_DIR", Path),
+    "database_url": ("MEETD_DATABASE_URL", str),
+    "host": ("MEETD_HOST", str),
+    "port": ("MEETD_PORT", int),
+    "public_url": ("MEETD_PUBLIC_URL", str),
+    "secret_key": ("MEETD_SECRET_KEY", str),
+    "redis_url": ("MEETD_REDIS_URL", str),
+    "instant_room_ttl_seconds": ("MEETD_INSTANT_ROOM_TTL_SECONDS", int),
+    "long_term_min_lead_seconds": ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", int),
+    "callback_retry_schedule": ("MEETD_CALLBACK_RETRY_SCHEDULE", None),
+    "tls_certfile": ("MEETD_TLS_CERTFILE", Path),
+    "tls_keyfile": ("MEETD_TLS_KEYFILE", Path),
+    "workers": ("MEETD_WORKERS", int),
+    "log_level": ("MEETD_LOG_LEVEL", str),
+    "log_format": ("MEETD_LOG_FORMAT", str),
+}
+
+ENVIRONMENT_VARIABLES = tuple(env for env, _ in _ENV.values())
+
+
+def parse_retry_schedule(text: str) -> tuple[int, ...]:
+    """``"1,5,30"`` -> ``(1, 5, 30)``: seconds to wait before each further attempt."""
+    try:
+        steps = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"MEETD_CALLBACK_RETRY_SCHEDULE must be comma-separated seconds, got {text!r}"
+        ) from None
+    if not steps or any(step < 0 for step in steps):
+        raise ConfigurationError("MEETD_CALLBACK_RETRY_SCHEDULE needs at least one step >= 0")
+    return steps
+
+
+def build_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the Settings: a flag that is not None wins over its MEETD_* variable."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, (env, parse) in _ENV.items():
+        if name in flags:
+            values[name] = flags[name]
+        elif environ.get(env, "") != "":
+            raw = environ[env]
+            try:
+                if name == "callback_retry_schedule":
+                    values[name] = parse_retry_schedule(raw)
+                else:
+                    values[name] = parse(raw)
+            except ValueError:
+                raise ConfigurationError(f"{env} has an invalid value: {raw!r}") from None
+    if isinstance(values.get("callback_retry_schedule"), str):
+        values["callback_retry_schedule"] = parse_retry_schedule(values["callback_retry_schedule"])
+
+    data_dir = Path(values.pop("data_dir", Path.home() / ".local" / "share" / "meetd"))
+    data_dir = data_dir.expanduser().resolve()
+    database_url = values.pop("database_url", None) or f"sqlite:///{data_dir / 'meetd.sqlite3'}"
+    settings = Settings(data_dir=data_dir, database_url=database_url, **values)
+    if not settings.public_url:
+        scheme = "https" if settings.tls_certfile else "http"
+        settings = dataclasses.replace(
+            settings, public_url=f"{scheme}://{settings.host}:{settings.port}"
+        )
+    settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigurationError(
+            "MEETD_DATABASE_URL must start with sqlite:/// or postgresql://, "
+            f"got {settings.database_url!r}"
+        )
+    if settings.instant_room_ttl_seconds < 1:
+        raise ConfigurationError("MEETD_INSTANT_ROOM_TTL_SECONDS must be at least 1")
+    if settings.long_term_min_lead_seconds < 0:
+        raise ConfigurationError("MEETD_LONG_TERM_MIN_LEAD_SECONDS must be 0 or more")
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
+    if not 1 <= settings.port <= 65535 and settings.port != 0:
+        raise ConfigurationError(f"port out of range: {settings.port}")
+
+
+# `meetd serve --workers N` starts N processes; the parent hands its Settings to them whole.
+HANDOFF_VARIABLE = "MEETD_SETTINGS_HANDOFF"
+
+
+def settings_to_handoff(settings: Settings) -> str:
+    import json
+
+    values = dataclasses.asdict(settings)
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+
+def settings_from_handoff(environ: Mapping[str, str] | None = None) -> Settings:
+    import json
+
+    environ = os.environ if environ is None else environ
+    values = json.loads(environ[HANDOFF_VARIABLE])
+    for name in ("data_dir", "tls_certfile", "tls_keyfile"):
+        if values[name] is not None:
+            values[name] = Path(values[name])
+    values["callback_retry_schedule"] = tuple(values["callback_retry_schedule"])
+    return Settings(**values)

@@ -1,0 +1,320 @@
+"""Room rows: insert, read, page through, update, delete and expire.
+
+Every function takes a :class:`~meetd.store.database.Connection` already inside the right
+transaction (see :mod:`meetd.store.database`); none commits on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from meetd.domain.rooms import NewRoom, RoomUpdate
+from meetd.errors import BadRequestError, NotFoundError
+from meetd.store.database import Connection
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+@dataclasses.dataclass(slots=True)
+class RoomRecord:
+    serial: int
+    id: str
+    application_id: str
+    display_name: str
+    metadata: str | None
+    type: str
+    meeting_code: str
+    host_token: str
+    theme_id: str | None
+    expire_after_use: bool
+    options: dict[str, Any]
+    created_at: int
+    expires_at: int
+    is_available: bool
+    short_company_url: str | None
+
+
+@dataclasses.dataclass(slots=True)
+class RoomPage:
+    rooms: list[RoomRecord]
+    total: int
+    has_prev: bool
+    has_next: bool
+
+
+@dataclasses.dataclass(slots=True)
+class ExpiredRoom:
+    id: str
+    application_id: str
+    type: str
+    expires_at: int
+    created_at: int
+    metadata: str | None
+
+
+_SELECT = (
+    "SELECT r.serial, r.id, r.application_id, r.display_name, r.metadata, r.type,"
+    " r.meeting_code, r.host_token, r.theme_id, r.expire_after_use, r.options, r.created_at,"
+    " r.expires_at, r.is_available, t.short_company_url"
+    " FROM rooms r LEFT JOIN themes t ON t.id = r.theme_id"
+)
+_LIVE = "r.application_id = ? AND r.deleted_at IS NULL"
+
+
+def _record(row: Any) -> RoomRecord:
+    return RoomRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        bool(row[9]),
+        _decode(row[10]),
+        row[11],
+        row[12],
+        bool(row[13]),
+        row[14],
+    )
+
+
+def _for_update(conn: Connection) -> str:
+    return " FOR UPDATE OF r" if conn.dialect == "postgresql" else ""
+
+
+def find_theme_url(conn: Connection, application_id: str, theme_id: str) -> str | None | bool:
+    """The theme's short company URL (None when unset), or False when no such theme."""
+    row = conn.fetchone(
+        "SELECT short_company_url FROM themes WHERE id = ? AND application_id = ?",
+        (theme_id, application_id),
+    )
+    return False if row is None else row[0]
+
+
+def insert_room(
+    conn: Connection,
+    *,
+    room_id: str,
+    application_id: str,
+    new: NewRoom,
+    expires_at: int,
+    created_at: int,
+    host_participant_id: str,
+    host_token: str,
+    new_code: Callable[[], str],
+) -> RoomRecord:
+    """Insert a room and count it in its application; the code is redrawn on a clash."""
+    row = conn.fetchone(
+        "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
+        " RETURNING default_theme_id",
+        (application_id,),
+    )
+    if row is None:
+        raise NotFoundError(f"application {application_id} not found")
+    theme_id = new.theme_id if new.theme_given else row[0]
+    short_url = None
+    if theme_id is not None:
+        found = find_theme_url(conn, application_id, theme_id)
+        if found is False:
+            raise BadRequestError(f"Failed to create room because theme id {theme_id} not found")
+        short_url = found if isinstance(found, str) else None
+    options = _encode(new.options).decode()
+    while True:
+        code = new_code()
+        inserted = conn.fetchone(
+            "INSERT INTO rooms (id, application_id, display_name, metadata, type, meeting_code,"
+            " host_participant_id, host_token, theme_id, expire_after_use, options, created_at,"
+            " expires_at, is_available)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING serial",
+            (
+                room_id,
+                application_id,
+                new.display_name,
+                new.metadata,
+                new.type,
+                code,
+                host_participant_id,
+                host_token,
+                theme_id,
+                new.expire_after_use,
+                options,
+                created_at,
+                expires_at,
+                True,
+            ),
+        )
+        if inserted is not None:  # else the code belongs to another live room: draw again
+            break
+    return RoomRecord(
+        inserted[0],
+        room_id,
+        application_id,
+        new.display_name,
+        new.metadata,
+        new.type,
+        code,
+        host_token,
+        theme_id,
+        new.expire_after_use,
+        new.options,
+        created_at,
+        expires_at,
+        True,
+        short_url,
+    )
+
+
+def get_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
+    row = conn.fetchone(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
+    if row is None:
+        raise NotFoundError(f"The room with id: {room_id} could not be found")
+    return _record(row)
+
+
+def list_rooms(
+    conn: Connection,
+    application_id: str,
+    *,
+    page_size: int,
+    start_id: int | None = None,
+    end_id: int | None = None,
+    theme_id: str | None = None,
+) -> RoomPage:
+    """One page in serial order: from ``start_id`` on, or the last ones before ``end_id``.
+
+    Each query walks the (application, serial) index from a bound, and the total comes from
+    the application's counter, so a page costs the same at 1 000 rooms or 1 000 000.
+    """
+    where = _LIVE
+    params: list[Any] = [application_id]
+    if theme_id is not None:
+        where += " AND r.theme_id = ?"
+        params.append(theme_id)
+    bounded = where
+    bounds = list(params)
+    if start_id is not None:
+        bounded += " AND r.serial >= ?"
+        bounds.append(start_id)
+    if end_id is not None:
+        bounded += " AND r.serial < ?"
+        bounds.append(end_id)
+    if start_id is None and end_id is not None:
+        rows = conn.fetchall(
+            f"{_SELECT} WHERE {bounded} ORDER BY r.serial DESC LIMIT ?", [*bounds, page_size]
+        )
+        rows.reverse()
+    else:
+        rows = conn.fetchall(
+            f"{_SELECT} WHERE {bounded} ORDER BY r.serial LIMIT ?", [*bounds, page_size]
+        )
+    rooms = [_record(row) for row in rows]
+
+    low = rooms[0].serial if rooms else start_id
+    high = rooms[-1].serial if rooms else (end_id - 1 if end_id is not None else None)
+    has_prev = low is not None and _exists(conn, f"{where} AND r.serial < ?", [*params, low])
+    has_next = high is not None and _exists(conn, f"{where} AND r.serial > ?", [*params, high])
+    if theme_id is None:
+        total = conn.fetchone("SELECT room_count FROM applications WHERE id = ?", (application_id,))
+        total_items = int(total[0]) if total else 0
+    else:
+        total_items = int(conn.fetchone(f"SELECT COUNT(*) FROM rooms r WHERE {where}", params)[0])
+    return RoomPage(rooms, total_items, has_prev, has_next)
+
+
+def _exists(conn: Connection, where: str, params: list[Any]) -> bool:
+    return conn.fetchone(f"SELECT 1 FROM rooms r WHERE {where} LIMIT 1", params) is not None
+
+
+def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
+    """Read a room for a change, holding its row until the transaction ends."""
+    row = conn.fetchone(
+        f"{_SELECT} WHERE r.id = ? AND {_LIVE}{_for_update(conn)}", (room_id, application_id)
+    )
+    if row is None:
+        raise NotFoundError(f"The room with id: {room_id} could not be found")
+    return _record(row)
+
+
+def update_room(conn: Connection, room: RoomRecord, update: RoomUpdate) -> RoomRecord:
+    """Write the keys ``update`` names onto ``room`` (already locked and checked)."""
+    if update.theme_given and update.theme_id is not None:
+        found = find_theme_url(conn, room.application_id, update.theme_id)
+        if found is False:
+            raise BadRequestError(
+                f"Failed to update room because theme id {update.theme_id} not found"
+            )
+        room.short_company_url = found if isinstance(found, str) else None
+    elif update.theme_given:
+        room.short_company_url = None
+    if update.theme_given:
+        room.theme_id = update.theme_id
+    if update.expires_at is not None:
+        room.expires_at = update.expires_at
+    if update.expire_after_use is not None:
+        room.expire_after_use = update.expire_after_use
+    room.options = {**room.options, **update.options}
+    conn.execute(
+        "UPDATE rooms SET theme_id = ?, expires_at = ?, expire_after_use = ?, options = ?"
+        " WHERE serial = ?",
+        (
+            room.theme_id,
+            room.expires_at,
+            room.expire_after_use,
+            _encode(room.options).decode(),
+            room.serial,
+        ),
+    )
+    return room
+
+
+def delete_room(conn: Connection, application_id: str, room_id: str, now_ms: int) -> None:
+    """Remove a room from reads and lists; its meeting code is free again."""
+    row = conn.fetchone(
+        "UPDATE rooms SET deleted_at = ?, is_available = ?,"
+        " expired_at = CASE WHEN is_available THEN ? ELSE expired_at END"
+        " WHERE id = ? AND application_id = ? AND deleted_at IS NULL RETURNING serial",
+        (now_ms, False, now_ms, room_id, application_id),
+    )
+    if row is None:
+        raise NotFoundError(f"The room with id: {room_id} could not be found")
+    conn.execute(
+        "UPDATE applications SET room_count = room_count - 1 WHERE id = ?", (application_id,)
+    )
+
+
+def next_expiry(conn: Connection) -> int | None:
+    """When the next available room is due to expire, if any."""
+    row = conn.fetchone(
+        "SELECT expires_at FROM rooms WHERE is_available"
+        " AND (type = 'long_term' OR participant_count = 0) ORDER BY expires_at LIMIT 1"
+    )
+    return None if row is None else int(row[0])
+
+
+def expire_due_rooms(conn: Connection, now_ms: int, limit: int = 500) -> list[ExpiredRoom]:
+    """Turn rooms whose ``expires_at`` has passed unavailable; return the ones turned now.
+
+    ``is_available`` is tested again by the UPDATE itself, so two processes sweeping at once
+    expire each room once: PostgreSQL re-checks the row after the other's commit, SQLite
+    runs one writer at a time. Instant rooms with people inside wait (see domain.lifetime).
+    """
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+    rows = conn.fetchall(
+        "UPDATE rooms SET is_available = ?, expired_at = ?"
+        " WHERE is_available AND serial IN ("
+        "  SELECT serial FROM rooms WHERE is_available AND expires_at <= ?"
+        "  AND (type = 'long_term' OR participant_count = 0)"
+        f"  ORDER BY expires_at LIMIT ?{skip_locked})"
+        " RETURNING id, application_id, type, expires_at, created_at, metadata",
+        (False, now_ms, now_ms, limit),
+    )
+    return [ExpiredRoom(*row) for row in rows]

@@ -1,0 +1,73 @@
+"""The expiry sweeper: turns rooms unavailable the moment their ``expires_at`` passes.
+
+It sleeps until the next room is due, but never more than a second, so rooms created by
+other processes sharing the database are caught within the second too; a room created here
+with an earlier deadline wakes it at once. The state change itself is one UPDATE in the
+store (:func:`meetd.store.rooms.expire_due_rooms`), which expires each room exactly once even
+when several processes sweep the same PostgreSQL database, and survives restarts because
+the deadline lives in the database, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from meetd.clock import Clock
+from meetd.metrics import Metrics
+from meetd.store import rooms
+from meetd.store.database import Database
+
+log = logging.getLogger("meetd.sweeper")
+
+MAX_SLEEP_SECONDS = 1.0
+BATCH = 500
+
+
+class ExpirySweeper:
+    def __init__(self, database: Database, clock: Clock, metrics: Metrics) -> None:
+        self.database = database
+        self.clock = clock
+        self.metrics = metrics
+        self._wake = asyncio.Event()
+        self._next_wake_ms: int | None = None
+
+    def notice(self, expires_at_ms: int) -> None:
+        """A room with this deadline was created or changed here: wake up earlier if needed."""
+        if self._next_wake_ms is None or expires_at_ms < self._next_wake_ms:
+            self._wake.set()
+
+    async def sweep_once(self) -> list[rooms.ExpiredRoom]:
+        """Expire everything due now; return the rooms this call expired."""
+        now = self.clock.now_ms()
+        expired: list[rooms.ExpiredRoom] = []
+        while True:
+            batch = await self.database.write(lambda c: rooms.expire_due_rooms(c, now, BATCH))
+            expired += batch
+            if len(batch) < BATCH:
+                break
+        if expired:
+            self.metrics.rooms_expired.inc(len(expired))
+            log.info("rooms expired", extra={"count": len(expired)})
+        return expired
+
+    async def run(self) -> None:
+        while True:
+            try:
+                due = await self.database.read(rooms.next_expiry)
+                now = self.clock.now_ms()
+                if due is not None and due <= now:
+                    await self.sweep_once()
+                    continue
+                delay = MAX_SLEEP_SECONDS if due is None else min(MAX_SLEEP_SECONDS, (due - now) / 1000)
+                self._next_wake_ms = now + int(delay * 1000)
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.001))
+                except TimeoutError:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry sweep failed; retrying in a second")
+                await asyncio.sleep(MAX_SLEEP_SECONDS)
