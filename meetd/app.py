@@ -16,7 +16,7 @@ from meetd.api.errors import HANDLERS
 from meetd.api.routes import all_routes
 from meetd.clock import Clock, SystemClock
 from meetd.metrics import Metrics, MetricsMiddleware
-from meetd.secret_key import key_id, load_or_create_secret_key
+from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
 from meetd.settings import Settings
 from meetd.store import migrations
 from meetd.store.database import open_database
@@ -39,7 +39,7 @@ def create_app(
         clock=clock or SystemClock(),
         rng=rng or random.SystemRandom(),
         metrics=metrics,
-        signing_key=secret.encode(),
+        signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),
     )
 

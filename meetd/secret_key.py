@@ -7,6 +7,7 @@ dir, readable only by its owner, so links stay valid across restarts.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -37,3 +38,8 @@ def load_or_create_secret_key(data_dir: Path, configured: str | None = None) -> 
 def key_id(secret_key: str) -> str:
     """A public name for the key, sent as ``kid``: it changes when the key does."""
     return hashlib.sha256(b"meetd-kid:" + secret_key.encode()).hexdigest()[:16]
+
+
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, so one secret never signs two kinds of thing."""
+    return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()

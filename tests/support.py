@@ -1,0 +1,115 @@
+"""Helpers for tests: accounts with keys, auth headers, PostgreSQL schemas, real servers."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.testclient import TestClient
+
+from meetd.clock import FakeClock
+from meetd.store import accounts
+
+POSTGRES_URL = os.environ.get("MEETD_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+REQUIRED = {part.strip() for part in os.environ.get("MEETD_REQUIRE", "").split(",") if part}
+
+_PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PRIVATE_KEY_PEM = _PRIVATE_KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+PUBLIC_KEY_PEM = (
+    _PRIVATE_KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+
+
+def unavailable(service: str, reason: str) -> None:
+    """Skip on a bare machine; fail when MEETD_REQUIRE names the service."""
+    if service in REQUIRED:
+        pytest.fail(f"{service} is required (MEETD_REQUIRE) but {reason}")
+    pytest.skip(f"{service} unavailable: {reason}")
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        unavailable("postgres", f"cannot connect to {POSTGRES_URL}: {error}".splitlines()[0])
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@dataclasses.dataclass
+class Caller:
+    account_id: str
+    api_key: str
+    api_secret: str
+    application_id: str
+    clock: FakeClock
+
+    @property
+    def basic(self) -> dict[str, str]:
+        return basic_header(self.api_key, self.api_secret)
+
+    def bearer(self, **claims: Any) -> dict[str, str]:
+        """A JWT as the SDKs send it, issued now by the app's clock."""
+        claims.setdefault("iat", self.clock.now_ms() // 1000)
+        return bearer_header(self.application_id, **claims)
+
+
+def basic_header(api_key: str, api_secret: str) -> dict[str, str]:
+    token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def sign_jwt(application_id: str, *, key: str = PRIVATE_KEY_PEM, **claims: Any) -> str:
+    now = int(time.time())
+    body: dict[str, Any] = {"application_id": application_id, "iat": now, "jti": str(uuid.uuid4())}
+    body.update(claims)
+    algorithm = body.pop("_alg", "RS256")
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm)
+
+
+def bearer_header(application_id: str, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {sign_jwt(application_id, **claims)}"}
+
+
+def create_account(client: TestClient, clock: FakeClock, name: str = "test") -> Caller:
+    """An account whose default application verifies JWTs signed with PRIVATE_KEY_PEM."""
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    api_key = f"key{uuid.uuid4().hex[:8]}"
+    api_secret = f"secret-{uuid.uuid4().hex}"
+
+    def create(conn: Any) -> accounts.Account:
+        account = accounts.create_account(
+            conn, name=name, api_key=api_key, api_secret=api_secret, now_ms=clock.now_ms()
+        )
+        conn.execute(
+            "UPDATE applications SET public_key_pem = ? WHERE id = ?",
+            (PUBLIC_KEY_PEM, account.default_application_id),
+        )
+        return account
+
+    account = database.write_blocking(create)
+    return Caller(account.id, api_key, api_secret, account.default_application_id, clock)
