@@ -299,9 +299,11 @@ def _generate_key_pair(out: Path) -> str:
         raise click.UsageError(f"{out} exists; choose another file") from None
     with os.fdopen(fd, "wb") as file:
         file.write(private)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @main.group()

@@ -36,7 +36,9 @@ class Metrics:
             "meetd_rooms_created", "Rooms created.", registry=self.registry
         )
         self.rooms_expired = Counter(
-            "meetd_rooms_expired", "Rooms that expired (turned unavailable).", registry=self.registry
+            "meetd_rooms_expired",
+            "Rooms that expired (turned unavailable).",
+            registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[str, Any] = {}

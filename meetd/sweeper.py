@@ -59,7 +59,9 @@ class ExpirySweeper:
                 if due is not None and due <= now:
                     await self.sweep_once()
                     continue
-                delay = MAX_SLEEP_SECONDS if due is None else min(MAX_SLEEP_SECONDS, (due - now) / 1000)
+                delay = (
+                    MAX_SLEEP_SECONDS if due is None else min(MAX_SLEEP_SECONDS, (due - now) / 1000)
+                )
                 self._next_wake_ms = now + int(delay * 1000)
                 self._wake.clear()
                 try:

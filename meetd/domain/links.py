@@ -8,16 +8,28 @@ returns the same link.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
 import jwt
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def sign_host_token(participant_id: str, issued_at_ms: int, *, key: bytes, key_id: str) -> str:
-    return jwt.encode(
-        {"participantId": participant_id, "iat": issued_at_ms // 1000},
-        key,
-        algorithm="HS256",
-        headers={"kid": key_id},
+    """A compact HS256 JWS (RFC 7515). Written out rather than through PyJWT, which takes
+    25 µs a token on key handling meant for asymmetric keys; PyJWT verifies it below."""
+    header = _b64url(
+        json.dumps({"alg": "HS256", "typ": "JWT", "kid": key_id}, separators=(",", ":")).encode()
     )
+    claims = {"participantId": participant_id, "iat": issued_at_ms // 1000}
+    signing_input = f"{header}.{_b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(signature)}"
 
 
 def read_host_token(token: str, *, key: bytes) -> str:

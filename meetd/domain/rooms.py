@@ -143,9 +143,7 @@ def parse_room_update(
         check_long_term_expiry(expires_at, now_ms, min_lead_seconds)
     expire_after_use = None
     if "expire_after_use" in details:
-        expire_after_use = check.boolean(
-            details["expire_after_use"], f"{wrapper}.expire_after_use"
-        )
+        expire_after_use = check.boolean(details["expire_after_use"], f"{wrapper}.expire_after_use")
     options = _options(details, current_options, prefix=f"{wrapper}.")
     changed = {key: value for key, value in options.items() if key in details}
     return RoomUpdate(

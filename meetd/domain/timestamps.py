@@ -7,6 +7,7 @@ of fractional digits — the official SDKs send ``2026-12-01T10:00:00.123456``.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,8 +16,7 @@ _MILLISECOND = timedelta(milliseconds=1)
 
 def format_timestamp(ms: int) -> str:
     seconds, millis = divmod(ms, 1000)
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def parse_timestamp(text: str) -> int | None:

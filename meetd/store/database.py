@@ -158,39 +158,17 @@ class _Write:
         self.loop = loop
 
 
-class _BatchWriter(threading.Thread):
-    """The one writer: commits every write queued since its last commit in one transaction."""
+class _Batcher:
+    """Commits a batch of writes in one transaction, each in its own savepoint."""
 
-    def __init__(self, backend: _Backend) -> None:
-        super().__init__(name="meetd-writer", daemon=True)
+    def __init__(self, backend: _Backend, conn: Connection, *, on_loop: bool = False) -> None:
         self.backend = backend
-        self.queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
-        self.conn = backend.connect_writer()
+        self.conn = conn
+        self.on_loop = on_loop  # commits run on the waiters' own event loop
         self.batches = 0
         self.writes = 0
 
-    def run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                break
-            batch = [first]
-            stop = False
-            while True:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit(batch)
-            if stop:
-                break
-        self.conn.raw.close()
-
-    def _commit(self, batch: list[_Write]) -> None:
+    def commit(self, batch: list[_Write]) -> None:
         for attempt in range(_RETRIES):
             outcomes = self._try(batch)
             if isinstance(outcomes, BaseException):
@@ -202,7 +180,10 @@ class _BatchWriter(threading.Thread):
         self.batches += 1
         self.writes += len(batch)
         for item, (ok, value) in zip(batch, outcomes, strict=True):
-            _resolve(item, ok, value)
+            if self.on_loop and item.loop is not None:
+                _settle(item.future, ok, value)
+            else:
+                _resolve(item, ok, value)
 
     def _try(self, batch: list[_Write]) -> list[tuple[bool, Any]] | BaseException:
         conn, backend = self.conn, self.backend
@@ -229,6 +210,91 @@ class _BatchWriter(threading.Thread):
         return outcomes
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class _ThreadWriter(threading.Thread):
+    """The writer for PostgreSQL: a thread, so the event loop never waits on the network."""
+
+    def __init__(self, backend: _Backend) -> None:
+        super().__init__(name="meetd-writer", daemon=True)
+        self.queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self.batcher = _Batcher(backend, backend.connect_writer())
+
+    def submit(self, item: _Write) -> None:
+        self.queue.put(item)
+
+    def run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                break
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self.batcher.commit(batch)
+            if stop:
+                break
+        self.batcher.conn.raw.close()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.join(timeout=10)
+
+
+class _LoopWriter:
+    """The writer for SQLite: runs on the event loop itself, after the requests that arrived
+    in the same loop iteration have queued their writes. A WAL commit without fsync takes
+    tens of microseconds, less than handing the batch to a thread and back (and no GIL
+    hand-offs), so the loop does it between requests."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self.batcher = _Batcher(backend, backend.connect_writer(), on_loop=True)
+        self.pending: list[_Write] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
+
+    def submit(self, item: _Write) -> None:
+        if item.loop is None:
+            if self.loop is not None and self.loop.is_running() and not _on_loop(self.loop):
+                # Another thread (a test, a tool) writes while the server runs: go through
+                # the loop, which owns the connection.
+                self.loop.call_soon_threadsafe(self._queue, item)
+            else:
+                with self.lock:
+                    self.batcher.commit([item])
+            return
+        self.loop = item.loop
+        self._queue(item)
+
+    def _queue(self, item: _Write) -> None:
+        self.pending.append(item)
+        if len(self.pending) == 1:
+            assert self.loop is not None
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            self.batcher.commit(batch)
+
+    def stop(self) -> None:
+        self._flush()
+        self.batcher.conn.raw.close()
+
+
 def _resolve(item: _Write, ok: bool, value: Any) -> None:
     if item.loop is None:  # a blocking caller waits on a concurrent.futures.Future
         if ok:
@@ -237,15 +303,16 @@ def _resolve(item: _Write, ok: bool, value: Any) -> None:
             item.future.set_exception(value)
         return
 
-    def settle() -> None:
-        if item.future.done():  # the request was cancelled meanwhile
-            return
-        if ok:
-            item.future.set_result(value)
-        else:
-            item.future.set_exception(value)
+    item.loop.call_soon_threadsafe(_settle, item.future, ok, value)
 
-    item.loop.call_soon_threadsafe(settle)
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the request was cancelled meanwhile
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class Database:
@@ -255,7 +322,7 @@ class Database:
         self.backend = backend
         self.url = url
         self.dialect = backend.dialect
-        self._writer: _BatchWriter | None = None
+        self._writer: _ThreadWriter | _LoopWriter | None = None
         self._reader: Connection | None = None
         self._pool: Any = None
         self._executor: ThreadPoolExecutor | None = None
@@ -264,11 +331,12 @@ class Database:
     def start(self) -> None:
         if self._writer is not None:
             return
-        self._writer = _BatchWriter(self.backend)
-        self._writer.start()
         if isinstance(self.backend, _SQLiteBackend):
+            self._writer = _LoopWriter(self.backend)
             self._reader = self.backend.connect()
         else:
+            self._writer = _ThreadWriter(self.backend)
+            self._writer.start()
             from psycopg_pool import ConnectionPool
 
             self._pool = ConnectionPool(
@@ -278,8 +346,7 @@ class Database:
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.queue.put(None)
-            self._writer.join(timeout=10)
+            self._writer.stop()
             self._writer = None
         if self._reader is not None:
             self._reader.raw.close()
@@ -294,7 +361,9 @@ class Database:
     @property
     def write_stats(self) -> tuple[int, int]:
         """(batches committed, writes committed) since start."""
-        return (self._writer.batches, self._writer.writes) if self._writer else (0, 0)
+        if self._writer is None:
+            return (0, 0)
+        return (self._writer.batcher.batches, self._writer.batcher.writes)
 
     # -- running functions -----------------------------------------------------------------
     async def write(self, fn: Callable[[Connection], T]) -> T:
@@ -302,7 +371,7 @@ class Database:
         assert self._writer is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._writer.queue.put(_Write(fn, future, loop))
+        self._writer.submit(_Write(fn, future, loop))
         return await future
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -319,7 +388,7 @@ class Database:
 
         assert self._writer is not None, "Database.start() was not called"
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._writer.queue.put(_Write(fn, future, None))
+        self._writer.submit(_Write(fn, future, None))
         return future.result()
 
     def read_blocking(self, fn: Callable[[Connection], T]) -> T:
