@@ -65,7 +65,7 @@ def create_app(
     app = Starlette(
         routes=all_routes(),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
     app.state.services = services

@@ -11,6 +11,7 @@ the deadline lives in the database, not in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from meetd.clock import Clock
@@ -64,10 +65,8 @@ class ExpirySweeper:
                 )
                 self._next_wake_ms = now + int(delay * 1000)
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.001))
-                except TimeoutError:
-                    pass
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -30,8 +31,10 @@ UNAUTHORIZED_TYPE = "https://developer.vonage.com/api-errors#unauthorized"
 WWW_AUTHENTICATE = 'Basic realm="meetd", Bearer realm="meetd"'
 
 
-def error_body(status: int, name: str, message: str, causes: list | None = None) -> dict:
-    body: dict = {"message": message, "name": name}
+def error_body(
+    status: int, name: str, message: str, causes: list[Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message, "name": name}
     if causes is not None:
         body["errors"] = causes
     body["status"] = status

@@ -18,9 +18,5 @@ class JSONResponse(Response):
         return _encode(content)
 
 
-def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None):
-    return JSONResponse(content, status_code=status_code, headers=headers)
-
-
 def no_content() -> Response:
     return Response(status_code=204)

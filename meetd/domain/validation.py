@@ -97,7 +97,9 @@ def integer(text: str, path: str, *, minimum: int, maximum: int | None = None) -
     return number
 
 
-def flags(value: Any, path: str, defaults: Mapping[str, bool], base: Mapping[str, bool]) -> dict:
+def flags(
+    value: Any, path: str, defaults: Mapping[str, bool], base: Mapping[str, bool]
+) -> dict[str, bool]:
     """A nested object of booleans; keys left out keep ``base`` (defaults on create)."""
     given = require_object(value, path)
     reject_unknown(given, defaults, f"{path}.")

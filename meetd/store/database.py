@@ -169,13 +169,16 @@ class _Batcher:
         self.writes = 0
 
     def commit(self, batch: list[_Write]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
         for attempt in range(_RETRIES):
-            outcomes = self._try(batch)
-            if isinstance(outcomes, BaseException):
-                if attempt + 1 < _RETRIES and self.backend.is_retryable(outcomes):
-                    log.info("write batch retried", extra={"error": str(outcomes)})
-                    continue
-                outcomes = [(False, outcomes)] * len(batch)
+            result = self._try(batch)
+            if not isinstance(result, BaseException):
+                outcomes = result
+                break
+            if attempt + 1 < _RETRIES and self.backend.is_retryable(result):
+                log.info("write batch retried", extra={"error": str(result)})
+                continue
+            outcomes = [(False, result)] * len(batch)
             break
         self.batches += 1
         self.writes += len(batch)

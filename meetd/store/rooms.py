@@ -90,13 +90,13 @@ def _for_update(conn: Connection) -> str:
     return " FOR UPDATE OF r" if conn.dialect == "postgresql" else ""
 
 
-def find_theme_url(conn: Connection, application_id: str, theme_id: str) -> str | None | bool:
-    """The theme's short company URL (None when unset), or False when no such theme."""
+def find_theme(conn: Connection, application_id: str, theme_id: str) -> tuple[str | None] | None:
+    """``(short_company_url,)`` of the application's theme, or None when it has no such theme."""
     row = conn.fetchone(
         "SELECT short_company_url FROM themes WHERE id = ? AND application_id = ?",
         (theme_id, application_id),
     )
-    return False if row is None else row[0]
+    return None if row is None else (row[0],)
 
 
 def insert_room(
@@ -122,10 +122,10 @@ def insert_room(
     theme_id = new.theme_id if new.theme_given else row[0]
     short_url = None
     if theme_id is not None:
-        found = find_theme_url(conn, application_id, theme_id)
-        if found is False:
+        theme = find_theme(conn, application_id, theme_id)
+        if theme is None:
             raise BadRequestError(f"Failed to create room because theme id {theme_id} not found")
-        short_url = found if isinstance(found, str) else None
+        short_url = theme[0]
     options = _encode(new.options).decode()
     while True:
         code = new_code()
@@ -247,12 +247,12 @@ def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord
 def update_room(conn: Connection, room: RoomRecord, update: RoomUpdate) -> RoomRecord:
     """Write the keys ``update`` names onto ``room`` (already locked and checked)."""
     if update.theme_given and update.theme_id is not None:
-        found = find_theme_url(conn, room.application_id, update.theme_id)
-        if found is False:
+        theme = find_theme(conn, room.application_id, update.theme_id)
+        if theme is None:
             raise BadRequestError(
                 f"Failed to update room because theme id {update.theme_id} not found"
             )
-        room.short_company_url = found if isinstance(found, str) else None
+        room.short_company_url = theme[0]
     elif update.theme_given:
         room.short_company_url = None
     if update.theme_given:

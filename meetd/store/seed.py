@@ -7,6 +7,7 @@ with meeting codes that stay unique among available rooms.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 
@@ -29,10 +30,15 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
         done = 0
         while done < count:
             size = min(CHUNK, count - done)
-            start = done
-            database.write_blocking(
-                lambda c: _insert_chunk(c, application_id, start, size, now, options)
+            chunk = functools.partial(
+                _insert_chunk,
+                application_id=application_id,
+                start=done,
+                size=size,
+                now=now,
+                options=options,
             )
+            database.write_blocking(chunk)
             done += size
         return done
     finally:
@@ -40,7 +46,7 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
 
 
 def _insert_chunk(
-    conn: Connection, application_id: str, start: int, size: int, now: int, options: str
+    conn: Connection, *, application_id: str, start: int, size: int, now: int, options: str
 ) -> None:
     # Codes come from a sequence offset by a random base, far from the random codes the API
     # draws only by chance; ON CONFLICT below skips a rare clash rather than failing.
