@@ -145,13 +145,18 @@ def _prepare_database(settings: Settings) -> None:
         applied = database.write_blocking(migrations.upgrade)
         if applied:
             say(f"database migrated to version {applied[-1]}")
-        if database.read_blocking(accounts.count_accounts) == 0:
-            created = _create_account(database, "default", None, None)
+        key, secret = accounts.new_api_key(), accounts.new_api_secret()
+        first = database.write_blocking(
+            lambda c: accounts.create_first_account(
+                c, api_key=key, api_secret=secret, now_ms=_now_ms()
+            )
+        )
+        if first is not None:
             click.echo(
                 "\nCreated the first account. Its secret is shown only this once:\n"
-                f"  API key:        {created['api_key']}\n"
-                f"  API secret:     {created['api_secret']}\n"
-                f"  Application ID: {created['application_id']}\n"
+                f"  API key:        {key}\n"
+                f"  API secret:     {secret}\n"
+                f"  Application ID: {first.default_application_id}\n"
                 "Use them as HTTP Basic credentials (key:secret) on the API.\n"
             )
 

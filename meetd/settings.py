@@ -13,6 +13,8 @@ from typing import Any
 
 from meetd.errors import ConfigurationError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
 DEFAULT_RETRY_SCHEDULE = (1, 5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
 
 
@@ -99,7 +101,8 @@ def build_settings(
     if isinstance(values.get("callback_retry_schedule"), str):
         values["callback_retry_schedule"] = parse_retry_schedule(values["callback_retry_schedule"])
 
-    data_dir = Path(values.pop("data_dir", Path.home() / ".local" / "share" / "meetd"))
+    home = Path(environ.get("HOME") or Path.home())
+    data_dir = Path(values.pop("data_dir", home / ".local" / "share" / "meetd"))
     data_dir = data_dir.expanduser().resolve()
     database_url = values.pop("database_url", None) or f"sqlite:///{data_dir / 'meetd.sqlite3'}"
     settings = Settings(data_dir=data_dir, database_url=database_url, **values)
@@ -125,8 +128,22 @@ def _check(settings: Settings) -> None:
         raise ConfigurationError("MEETD_LONG_TERM_MIN_LEAD_SECONDS must be 0 or more")
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
-    if not 1 <= settings.port <= 65535 and settings.port != 0:
-        raise ConfigurationError(f"port out of range: {settings.port}")
+    if not 0 <= settings.port <= 65535:
+        raise ConfigurationError(f"MEETD_PORT out of range: {settings.port}")
+    if settings.workers < 1:
+        raise ConfigurationError(f"MEETD_WORKERS must be 1 or more, got {settings.workers}")
+    if settings.log_level not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"MEETD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}"
+        )
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigurationError(
+            f"MEETD_LOG_FORMAT must be json or text, got {settings.log_format!r}"
+        )
+    if not settings.public_url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"MEETD_PUBLIC_URL must start with http:// or https://, got {settings.public_url!r}"
+        )
 
 
 # `meetd serve --workers N` starts N processes; the parent hands its Settings to them whole.

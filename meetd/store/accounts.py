@@ -177,6 +177,23 @@ def update_application(
     return get_application(conn, application_id)
 
 
+def create_first_account(
+    conn: Connection, *, api_key: str, api_secret: str, now_ms: int
+) -> Account | None:
+    """Create an account only when there is none; None when one exists already.
+
+    Several servers may start together on one empty database: the lock makes one of them
+    create the account and the others see it.
+    """
+    if conn.dialect == "postgresql":
+        conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+    if count_accounts(conn):
+        return None
+    return create_account(
+        conn, name="default", api_key=api_key, api_secret=api_secret, now_ms=now_ms
+    )
+
+
 def count_accounts(conn: Connection) -> int:
     return int(conn.fetchone("SELECT COUNT(*) FROM accounts")[0])
 

@@ -1,0 +1,644 @@
+"""The ``meetd`` command line, as the operations contract fixes it ("The command line").
+
+Most commands run in-process through click's CliRunner against a real database (SQLite, and
+PostgreSQL where the ``database_url`` fixture says so); what the API then makes of their
+output is checked through ``create_app`` on the same database. ``meetd serve`` and the
+console script itself run as real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.testclient import TestClient
+
+from meetd.app import create_app
+from meetd.cli import main
+from meetd.settings import ENVIRONMENT_VARIABLES, build_settings
+from tests import support
+from tests.e2e_lifetime.servers import (
+    ServerPool,
+    clean_environment,
+    meetd_command,
+    server_pool,
+    wait_healthy,
+)
+
+ACCOUNT_KEYS = {"account_id", "api_key", "api_secret", "application_id"}
+APPLICATION_KEYS = {"application_id", "account_id", "signature_secret"}
+
+
+@pytest.fixture(autouse=True)
+def no_meetd_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No MEETD_* setting leaks in from the shell, and the default data dir is a temp one."""
+    for name in ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def store(data_dir: Path, database_url: str) -> list[str]:
+    """``--data-dir`` and ``--database-url`` after the subcommand, SQLite or PostgreSQL."""
+    return ["--data-dir", str(data_dir), "--database-url", database_url]
+
+
+def meetd(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def one_json_object(result: Result) -> dict[str, Any]:
+    """stdout holds exactly one JSON object and nothing else."""
+    assert result.exit_code == 0, f"exit {result.exit_code}: {result.output}"
+    assert result.stdout.count("\n") == 1 and result.stdout.endswith("\n"), result.stdout
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def refused(result: Result, exit_code: int, *phrases: str) -> str:
+    """Failed with this status and a one-line ``Error:`` naming the problem, no traceback."""
+    assert result.exit_code == exit_code, f"exit {result.exit_code}: {result.output}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+    return result.stderr
+
+
+def api_client(data_dir: Path, database_url: str) -> TestClient:
+    settings = build_settings(
+        {"data_dir": data_dir, "database_url": database_url, "secret_key": "k"}, environ={}
+    )
+    return TestClient(create_app(settings, run_sweeper=False))
+
+
+def create_room(client: TestClient, headers: dict[str, str]) -> httpx.Response:
+    return client.post("/v1/meetings/rooms", headers=headers, json={"display_name": "cli"})
+
+
+# -- help --------------------------------------------------------------------------------------
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield prefix
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+ALL_PATHS = list(command_paths(main))
+
+
+@pytest.mark.parametrize("path", ALL_PATHS, ids=lambda path: " ".join(path) or "meetd")
+def test_help_works_everywhere(path: tuple[str, ...]) -> None:
+    for flag in ("--help", "-h"):
+        result = meetd(*path, flag)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("Usage: ")
+    command = main
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    if not isinstance(command, click.Group):
+        help_text = meetd(*path, "--help").stdout
+        assert "--data-dir" in help_text and "--database-url" in help_text
+
+
+# The commands the operations contract names, with the options it names.
+CONTRACT = {
+    ("serve",): [
+        "--host",
+        "--port",
+        "--public-url",
+        "--tls-certfile",
+        "--tls-keyfile",
+        "--workers",
+    ],
+    ("accounts", "create"): ["--name", "--api-key", "--api-secret", "--json"],
+    ("applications", "create"): [
+        "--account",
+        "--name",
+        "--public-key-file",
+        "--generate-private-key",
+        "--rooms-callback-url",
+        "--sessions-callback-url",
+        "--recordings-callback-url",
+        "--json",
+    ],
+    ("applications", "update"): [
+        "--public-key-file",
+        "--rooms-callback-url",
+        "--sessions-callback-url",
+        "--recordings-callback-url",
+        "--json",
+    ],
+    # `dial-in-numbers add/remove/list` join this table with issue 3 (dial-in numbers).
+    ("db", "upgrade"): [],
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "options"), [pytest.param(*item, id=" ".join(item[0])) for item in CONTRACT.items()]
+)
+def test_every_contract_command_and_option_exists(
+    path: tuple[str, ...], options: list[str]
+) -> None:
+    result = meetd(*path, "--help")
+    assert result.exit_code == 0, f"`meetd {' '.join(path)}` is missing: {result.output}"
+    for option in [*options, "--data-dir", "--database-url"]:
+        assert option in result.stdout, f"`meetd {' '.join(path)}` lacks {option}"
+
+
+def test_version() -> None:
+    result = meetd("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("meetd, version ")
+
+
+@pytest.mark.parametrize("command", [meetd_command(), [sys.executable, "-m", "meetd"]])
+def test_the_console_script_and_python_m_run(command: list[str]) -> None:
+    done = subprocess.run(
+        [*command, "--help"], capture_output=True, text=True, env=clean_environment()
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accounts" in done.stdout and "serve" in done.stdout
+
+
+# -- accounts create ---------------------------------------------------------------------------
+def test_accounts_create_json_and_the_credentials_work(
+    store: list[str], data_dir: Path, database_url: str
+) -> None:
+    created = one_json_object(meetd("accounts", "create", "--json", *store))
+    assert set(created) == ACCOUNT_KEYS
+    assert all(isinstance(value, str) and value for value in created.values())
+    with api_client(data_dir, database_url) as client:
+        headers = support.basic_header(created["api_key"], created["api_secret"])
+        response = create_room(client, headers)
+        assert response.status_code == 201, response.text
+        wrong = support.basic_header(created["api_key"], created["api_secret"] + "x")
+        assert create_room(client, wrong).status_code == 401
+
+
+def test_accounts_create_makes_different_accounts(store: list[str]) -> None:
+    first = one_json_object(meetd("accounts", "create", "--json", *store))
+    second = one_json_object(meetd("accounts", "create", "--json", "--name", "two", *store))
+    for key in ACCOUNT_KEYS:
+        assert first[key] != second[key]
+
+
+def test_accounts_create_with_chosen_key_and_secret(
+    store: list[str], data_dir: Path, database_url: str
+) -> None:
+    result = meetd(
+        "accounts", "create", "--api-key", "mykey", "--api-secret", "my-secret", "--json", *store
+    )
+    created = one_json_object(result)
+    assert (created["api_key"], created["api_secret"]) == ("mykey", "my-secret")
+    with api_client(data_dir, database_url) as client:
+        response = create_room(client, support.basic_header("mykey", "my-secret"))
+        assert response.status_code == 201, response.text
+
+
+def test_accounts_create_duplicate_key_fails_clearly(store: list[str]) -> None:
+    first = meetd("accounts", "create", "--api-key", "dup", "--api-secret", "s1", "--json", *store)
+    one_json_object(first)
+    again = meetd("accounts", "create", "--api-key", "dup", "--api-secret", "s2", "--json", *store)
+    message = refused(again, 1, "dup", "already exists")
+    assert message.startswith("Error: ") and message.count("\n") == 1
+
+
+def test_accounts_create_text_output_shows_the_secret(store: list[str]) -> None:
+    result = meetd("accounts", "create", "--api-key", "textkey", "--api-secret", "sec", *store)
+    assert result.exit_code == 0, result.output
+    assert "textkey" in result.stdout and "sec" in result.stdout
+
+
+@pytest.mark.parametrize("given", [["--api-key", "k"], ["--api-secret", "s"]])
+def test_api_key_and_secret_go_together(store: list[str], given: list[str]) -> None:
+    refused(meetd("accounts", "create", *given, *store), 2, "--api-key and --api-secret")
+
+
+# -- applications create -----------------------------------------------------------------------
+@pytest.fixture
+def account(store: list[str]) -> dict[str, Any]:
+    return one_json_object(meetd("accounts", "create", "--json", *store))
+
+
+def test_applications_create_with_a_generated_key(
+    store: list[str], account: dict[str, Any], tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    out = tmp_path / "keys" / "app.pem"
+    out.parent.mkdir()
+    result = meetd(
+        "applications",
+        "create",
+        "--account",
+        account["api_key"],
+        "--generate-private-key",
+        str(out),
+        "--json",
+        *store,
+    )
+    created = one_json_object(result)
+    assert set(created) == {*APPLICATION_KEYS, "private_key_file"}
+    assert created["account_id"] == account["account_id"]
+    assert created["application_id"] != account["application_id"]
+    assert Path(created["private_key_file"]) == out.resolve()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    pem = out.read_text()
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS8, unencrypted
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size >= 2048
+
+    # The key works: a JWT it signs authenticates as the new application.
+    with api_client(data_dir, database_url) as client:
+        token = support.sign_jwt(created["application_id"], key=pem)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = create_room(client, headers)
+        assert response.status_code == 201, response.text
+        rooms = client.get("/v1/meetings/rooms", headers=headers).json()
+        assert rooms["total_items"] == 1  # the room belongs to the new application
+        other = support.sign_jwt(account["application_id"], key=pem)
+        assert create_room(client, {"Authorization": f"Bearer {other}"}).status_code == 401
+
+
+def test_applications_create_with_a_public_key_file(
+    store: list[str], account: dict[str, Any], tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    public = tmp_path / "public.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    result = meetd(
+        "applications",
+        "create",
+        "--account",
+        account["account_id"],  # the id works as well as the API key
+        "--public-key-file",
+        str(public),
+        "--rooms-callback-url",
+        "https://hooks.example.com/rooms",
+        "--json",
+        *store,
+    )
+    created = one_json_object(result)
+    assert set(created) == APPLICATION_KEYS
+    assert created["account_id"] == account["account_id"]
+    with api_client(data_dir, database_url) as client:
+        headers = support.bearer_header(created["application_id"])
+        assert create_room(client, headers).status_code == 201
+
+
+def test_applications_create_without_a_key(store: list[str], account: dict[str, Any]) -> None:
+    result = meetd("applications", "create", "--account", account["api_key"], "--json", *store)
+    assert set(one_json_object(result)) == APPLICATION_KEYS
+
+
+def _ec_public_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        ("not a key\n", "not a PEM public key"),
+        ("", "not a PEM public key"),
+        (support.PRIVATE_KEY_PEM, "not a PEM public key"),
+        ("ec", "must be RSA"),
+    ],
+    ids=["garbage", "empty", "private-key", "ec-key"],
+)
+def test_applications_create_refuses_a_bad_key_file(
+    store: list[str], account: dict[str, Any], tmp_path: Path, content: str, phrase: str
+) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text(_ec_public_key() if content == "ec" else content)
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--public-key-file", str(bad), "--json", *store,
+    )  # fmt: skip
+    refused(result, 2, str(bad), phrase)
+
+
+def test_applications_create_refuses_a_missing_key_file(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.pem"
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--public-key-file", str(missing), *store,
+    )  # fmt: skip
+    refused(result, 2, "missing.pem", "does not exist")
+
+
+def test_applications_create_for_an_unknown_account(store: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "never.pem"
+    result = meetd(
+        "applications", "create", "--account", "nosuchkey",
+        "--generate-private-key", str(out), "--json", *store,
+    )  # fmt: skip
+    refused(result, 1, "no account", "nosuchkey")
+    assert not out.exists()  # no key written for an application never made
+
+
+def test_applications_create_will_not_overwrite_a_key_file(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "existing.pem"
+    out.write_text("precious")
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--generate-private-key", str(out), *store,
+    )  # fmt: skip
+    refused(result, 2, "exists")
+    assert out.read_text() == "precious"
+
+
+def test_applications_create_takes_one_kind_of_key(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    public = tmp_path / "public.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--public-key-file", str(public), "--generate-private-key", str(tmp_path / "o.pem"),
+        *store,
+    )  # fmt: skip
+    refused(result, 2, "not both")
+
+
+def test_applications_create_refuses_a_bad_callback_url(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--rooms-callback-url", "not-a-url", *store,
+    )  # fmt: skip
+    refused(result, 2, "--rooms-callback-url")
+
+
+def test_applications_create_requires_an_account(store: list[str]) -> None:
+    refused(meetd("applications", "create", "--json", *store), 2, "--account")
+
+
+# -- applications update -----------------------------------------------------------------------
+def test_applications_update_callback_urls(store: list[str], account: dict[str, Any]) -> None:
+    application_id = account["application_id"]
+    url = "https://hooks.example.com/rooms"
+    result = meetd(
+        "applications", "update", application_id, "--rooms-callback-url", url, "--json", *store
+    )
+    updated = one_json_object(result)
+    assert updated["application_id"] == application_id
+    assert updated["account_id"] == account["account_id"]
+    assert updated["rooms_callback_url"] == url
+    assert updated["sessions_callback_url"] is None
+
+    # Another URL leaves the first alone; an empty one clears it.
+    sessions = "https://hooks.example.com/sessions"
+    result = meetd(
+        "applications", "update", application_id, "--sessions-callback-url", sessions,
+        "--json", *store,
+    )  # fmt: skip
+    updated = one_json_object(result)
+    assert (updated["rooms_callback_url"], updated["sessions_callback_url"]) == (url, sessions)
+    result = meetd(
+        "applications", "update", application_id, "--rooms-callback-url", "", "--json", *store
+    )
+    updated = one_json_object(result)
+    assert (updated["rooms_callback_url"], updated["sessions_callback_url"]) == (None, sessions)
+
+
+def test_applications_update_public_key(
+    store: list[str], account: dict[str, Any], tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    public = tmp_path / "public.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    application_id = account["application_id"]
+    with api_client(data_dir, database_url) as client:
+        assert create_room(client, support.bearer_header(application_id)).status_code == 401
+    result = meetd(
+        "applications", "update", application_id, "--public-key-file", str(public),
+        "--json", *store,
+    )  # fmt: skip
+    assert one_json_object(result)["application_id"] == application_id
+    with api_client(data_dir, database_url) as client:
+        assert create_room(client, support.bearer_header(application_id)).status_code == 201
+
+
+def test_applications_update_unknown_application(store: list[str]) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    result = meetd("applications", "update", unknown, "--rooms-callback-url", "", *store)
+    refused(result, 1, unknown, "not found")
+
+
+def test_applications_update_refuses_a_bad_callback_url(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    result = meetd(
+        "applications", "update", account["application_id"],
+        "--recordings-callback-url", "ftp://x", *store,
+    )  # fmt: skip
+    refused(result, 2, "--recordings-callback-url")
+
+
+# -- db upgrade --------------------------------------------------------------------------------
+def test_db_upgrade(store: list[str]) -> None:
+    first = one_json_object(meetd("db", "upgrade", "--json", *store))
+    assert first["applied"] and first["applied"][-1] == first["version"]
+    again = one_json_object(meetd("db", "upgrade", "--json", *store))
+    assert again == {"applied": [], "version": first["version"]}
+    text = meetd("db", "upgrade", *store)
+    assert text.exit_code == 0 and "up to date" in text.stdout
+
+
+def test_an_unreachable_database_fails_clearly(data_dir: Path) -> None:
+    url = "postgresql://127.0.0.1:1/nothing?connect_timeout=2"
+    result = meetd("db", "upgrade", "--data-dir", str(data_dir), "--database-url", url)
+    refused(result, 1, "database")
+
+
+def test_a_bad_setting_is_a_usage_error(data_dir: Path) -> None:
+    result = meetd("db", "upgrade", "--data-dir", str(data_dir), env={"MEETD_PORT": "abc"})
+    refused(result, 2, "MEETD_PORT")
+    bad_url = meetd("db", "upgrade", "--database-url", "mysql://x")
+    refused(bad_url, 2, "sqlite:///", "postgresql://")
+
+
+# -- where the state lives ---------------------------------------------------------------------
+def test_data_dir_flag_holds_the_database(tmp_path: Path) -> None:
+    data_dir = tmp_path / "flagged"
+    created = one_json_object(meetd("accounts", "create", "--json", "--data-dir", str(data_dir)))
+    assert (data_dir / "meetd.sqlite3").is_file()
+    assert not (tmp_path / "home").exists()  # the default data dir was never touched
+    # Every command acts on that same state.
+    result = meetd(
+        "applications", "create", "--account", created["api_key"], "--json",
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert one_json_object(result)["account_id"] == created["account_id"]
+
+
+def test_meetd_data_dir_environment_variable(tmp_path: Path) -> None:
+    env = {"MEETD_DATA_DIR": str(tmp_path / "from-env")}
+    created = one_json_object(meetd("accounts", "create", "--json", env=env))
+    assert (tmp_path / "from-env" / "meetd.sqlite3").is_file()
+    result = meetd("applications", "create", "--account", created["api_key"], "--json", env=env)
+    assert one_json_object(result)["account_id"] == created["account_id"]
+    # Without it, the account is not there: the state really lives in that directory.
+    elsewhere = meetd(
+        "applications", "create", "--account", created["api_key"],
+        "--data-dir", str(tmp_path / "other"),
+    )  # fmt: skip
+    refused(elsewhere, 1, "no account")
+
+
+def test_the_flag_beats_the_environment(tmp_path: Path) -> None:
+    env = {"MEETD_DATA_DIR": str(tmp_path / "env")}
+    one_json_object(
+        meetd("accounts", "create", "--json", "--data-dir", str(tmp_path / "f"), env=env)
+    )
+    assert (tmp_path / "f" / "meetd.sqlite3").is_file()
+    assert not (tmp_path / "env" / "meetd.sqlite3").exists()
+
+
+def test_default_data_dir_is_under_home(tmp_path: Path) -> None:
+    one_json_object(meetd("accounts", "create", "--json"))
+    assert (tmp_path / "home" / ".local" / "share" / "meetd" / "meetd.sqlite3").is_file()
+
+
+def test_database_url_flag_puts_the_database_elsewhere(tmp_path: Path) -> None:
+    data_dir, database = tmp_path / "data", tmp_path / "db" / "x.sqlite3"
+    database.parent.mkdir()
+    store = ["--data-dir", str(data_dir), "--database-url", f"sqlite:///{database}"]
+    created = one_json_object(meetd("accounts", "create", "--json", *store))
+    assert database.is_file()
+    assert not (data_dir / "meetd.sqlite3").exists()
+    result = meetd("applications", "create", "--account", created["api_key"], "--json", *store)
+    assert one_json_object(result)["account_id"] == created["account_id"]
+    env = {"MEETD_DATABASE_URL": f"sqlite:///{database}"}
+    assert one_json_object(meetd("db", "upgrade", "--json", env=env))["applied"] == []
+
+
+def test_a_real_process_honours_the_environment(tmp_path: Path) -> None:
+    env = clean_environment({"MEETD_DATA_DIR": str(tmp_path / "proc"), "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [*meetd_command(), "accounts", "create", "--json"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == ACCOUNT_KEYS
+    assert (tmp_path / "proc" / "meetd.sqlite3").is_file()
+    duplicate = subprocess.run(
+        [*meetd_command(), "accounts", "create", "--api-key", "same", "--api-secret", "s"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert duplicate.returncode == 0, duplicate.stderr
+    again = subprocess.run(
+        [*meetd_command(), "accounts", "create", "--api-key", "same", "--api-secret", "s"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr == "Error: an account with API key same already exists\n"
+
+
+# -- serve -------------------------------------------------------------------------------------
+CREDENTIALS = re.compile(r"API key:\s+(\S+)\s+API secret:\s+(\S+)")
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[ServerPool]:
+    with server_pool(tmp_path / "logs") as pool:
+        yield pool
+
+
+@pytest.mark.e2e
+def test_serve_prints_the_first_account_once_and_it_works(
+    servers: ServerPool, data_dir: Path, database_url: str
+) -> None:
+    server = servers.start(data_dir, database_url=database_url)
+    printed = CREDENTIALS.findall(server.stdout)
+    assert len(printed) == 1, server.stdout
+    api_key, api_secret = printed[0]
+    assert "only this once" in server.stdout
+
+    def create(url: str) -> httpx.Response:
+        return httpx.post(
+            f"{url}/v1/meetings/rooms",
+            auth=(api_key, api_secret),
+            json={"display_name": "first"},
+            timeout=10,
+        )
+
+    response = create(server.url)
+    assert response.status_code == 201, response.text
+    assert response.json()["display_name"] == "first"
+    server.stop()
+    # uvicorn ends by re-raising the SIGTERM it handled, after a graceful shutdown.
+    assert server.process.returncode in (0, -signal.SIGTERM), server.stderr[-2000:]
+    assert "Application shutdown complete" in server.stderr
+
+    again = servers.start(data_dir, database_url=database_url)
+    assert "API secret" not in again.stdout
+    assert api_secret not in again.stdout + again.stderr
+    assert create(again.url).status_code == 201
+
+
+@pytest.mark.e2e
+def test_serve_prints_nothing_when_an_account_exists(
+    servers: ServerPool, data_dir: Path, store: list[str], database_url: str
+) -> None:
+    one_json_object(meetd("accounts", "create", "--json", *store))
+    server = servers.start(data_dir, database_url=database_url)
+    assert "API secret" not in server.stdout
+
+
+@pytest.mark.e2e
+def test_servers_starting_together_on_an_empty_database_make_one_account(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """ "With an empty database it creates an account and prints its API key and secret
+    once" — also when several processes start on one PostgreSQL database at the same moment.
+    A race shows only sometimes, so the start is tried a few times on fresh databases."""
+    for attempt in range(3):
+        with support.postgres_schema() as url:
+            try:
+                group = [
+                    servers.launch(tmp_path / f"{attempt}-{i}", database_url=url) for i in range(3)
+                ]
+                for server in group:
+                    wait_healthy(server)
+                printed = [CREDENTIALS.findall(server.stdout) for server in group]
+                assert sum(len(found) for found in printed) == 1, f"printed: {printed}"
+                accounts = [
+                    meetd("applications", "create", "--account", key, "--database-url", url)
+                    for found in printed
+                    for key, _ in found
+                ]
+                assert all(result.exit_code == 0 for result in accounts)
+            finally:
+                servers.stop_all()

@@ -1,0 +1,284 @@
+"""Settings: flags > MEETD_* environment > defaults, for every variable of the operations
+contract (docs: /work/shared/spec/operations.md, "Configuration"), and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meetd.errors import ConfigurationError
+from meetd.settings import (
+    DEFAULT_RETRY_SCHEDULE,
+    ENVIRONMENT_VARIABLES,
+    HANDOFF_VARIABLE,
+    Settings,
+    build_settings,
+    settings_from_handoff,
+    settings_to_handoff,
+)
+
+# The variables the operations contract names (MEETD_S3_* arrives with issue 3, uploads).
+CONTRACT_VARIABLES = (
+    "MEETD_DATA_DIR",
+    "MEETD_DATABASE_URL",
+    "MEETD_PUBLIC_URL",
+    "MEETD_HOST",
+    "MEETD_PORT",
+    "MEETD_SECRET_KEY",
+    "MEETD_REDIS_URL",
+    "MEETD_INSTANT_ROOM_TTL_SECONDS",
+    "MEETD_LONG_TERM_MIN_LEAD_SECONDS",
+    "MEETD_CALLBACK_RETRY_SCHEDULE",
+)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home of our own, so the default data dir never names the real one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def build(flags: dict[str, Any] | None = None, **environ: str) -> Settings:
+    return build_settings(flags or {}, environ=environ)
+
+
+# -- defaults ----------------------------------------------------------------------------------
+def test_defaults(home: Path) -> None:
+    settings = build()
+    data_dir = home / ".local" / "share" / "meetd"
+    assert settings.data_dir == data_dir
+    assert settings.database_url == f"sqlite:///{data_dir / 'meetd.sqlite3'}"
+    assert settings.sqlite_path == data_dir / "meetd.sqlite3"
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.public_url == "http://127.0.0.1:8080"
+    assert settings.secret_key is None  # generated on first start, in the data dir
+    assert settings.redis_url is None  # in-process fan-out
+    assert settings.instant_room_ttl_seconds == 600
+    assert settings.long_term_min_lead_seconds == 600
+    assert settings.callback_retry_schedule == DEFAULT_RETRY_SCHEDULE
+    assert settings.tls_certfile is None and settings.tls_keyfile is None
+    assert settings.workers == 1
+
+
+def test_default_retry_schedule_is_sane() -> None:
+    assert DEFAULT_RETRY_SCHEDULE
+    assert all(isinstance(step, int) and step >= 0 for step in DEFAULT_RETRY_SCHEDULE)
+    assert list(DEFAULT_RETRY_SCHEDULE) == sorted(DEFAULT_RETRY_SCHEDULE)
+
+
+def test_build_settings_without_environ_reads_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEETD_PORT", "9123")
+    assert build_settings().port == 9123
+
+
+def test_every_contract_variable_is_read() -> None:
+    assert set(CONTRACT_VARIABLES) <= set(ENVIRONMENT_VARIABLES)
+
+
+def test_settings_read_only_meetd_variables() -> None:
+    assert all(name.startswith("MEETD_") for name in ENVIRONMENT_VARIABLES)
+
+
+# -- environment over defaults, flags over environment -----------------------------------------
+# (attribute, variable, environment value, parsed, flag value that must win)
+CASES: list[tuple[str, str, str, Any, Any]] = [
+    ("host", "MEETD_HOST", "0.0.0.0", "0.0.0.0", "::1"),
+    ("port", "MEETD_PORT", "9000", 9000, 9001),
+    ("public_url", "MEETD_PUBLIC_URL", "https://env.example", "https://env.example", "https://f.x"),
+    ("secret_key", "MEETD_SECRET_KEY", "from-env", "from-env", "from-flag"),
+    ("redis_url", "MEETD_REDIS_URL", "redis://env:6379/0", "redis://env:6379/0", "redis://f/1"),
+    ("instant_room_ttl_seconds", "MEETD_INSTANT_ROOM_TTL_SECONDS", "30", 30, 45),
+    ("long_term_min_lead_seconds", "MEETD_LONG_TERM_MIN_LEAD_SECONDS", "0", 0, 5),
+    ("callback_retry_schedule", "MEETD_CALLBACK_RETRY_SCHEDULE", "1, 2,3", (1, 2, 3), (4, 5)),
+    ("workers", "MEETD_WORKERS", "3", 3, 2),
+    ("log_level", "MEETD_LOG_LEVEL", "debug", "debug", "error"),
+    ("log_format", "MEETD_LOG_FORMAT", "text", "text", "json"),
+    (
+        "database_url",
+        "MEETD_DATABASE_URL",
+        "postgresql://127.0.0.1:5432/env",
+        "postgresql://127.0.0.1:5432/env",
+        "sqlite:////tmp/flag.sqlite3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("attribute", "variable", "raw", "parsed", "flag"), CASES)
+def test_environment_beats_default_and_flag_beats_environment(
+    attribute: str, variable: str, raw: str, parsed: Any, flag: Any
+) -> None:
+    assert getattr(build(**{variable: raw}), attribute) == parsed
+    assert getattr(build({attribute: flag}, **{variable: raw}), attribute) == flag
+
+
+@pytest.mark.parametrize(("attribute", "variable", "raw", "parsed", "flag"), CASES)
+def test_a_flag_of_none_means_not_given(
+    attribute: str, variable: str, raw: str, parsed: Any, flag: Any
+) -> None:
+    """click passes None for an option left out: the environment still applies."""
+    assert getattr(build({attribute: None}, **{variable: raw}), attribute) == parsed
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    settings = build(MEETD_PORT="", MEETD_REDIS_URL="", MEETD_DATA_DIR="")
+    assert settings.port == 8080
+    assert settings.redis_url is None
+    assert settings.data_dir.name == "meetd"
+
+
+def test_data_dir_from_environment_and_flag(tmp_path: Path) -> None:
+    from_env = build(MEETD_DATA_DIR=str(tmp_path / "env"))
+    assert from_env.data_dir == tmp_path / "env"
+    assert from_env.database_url == f"sqlite:///{tmp_path / 'env' / 'meetd.sqlite3'}"
+
+    from_flag = build({"data_dir": tmp_path / "flag"}, MEETD_DATA_DIR=str(tmp_path / "env"))
+    assert from_flag.data_dir == tmp_path / "flag"
+    assert from_flag.database_url == f"sqlite:///{tmp_path / 'flag' / 'meetd.sqlite3'}"
+
+
+def test_data_dir_is_made_absolute(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert build(MEETD_DATA_DIR="relative").data_dir == tmp_path / "relative"
+    assert build(MEETD_DATA_DIR="~/meetd-data").data_dir == home / "meetd-data"
+
+
+def test_an_explicit_database_url_is_not_moved_by_the_data_dir(tmp_path: Path) -> None:
+    settings = build(
+        {"data_dir": tmp_path / "flag"},
+        MEETD_DATABASE_URL=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}",
+    )
+    assert settings.database_url == f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
+    assert settings.sqlite_path == tmp_path / "elsewhere.sqlite3"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://127.0.0.1:5432/test", "postgres://user@db/meetd?sslmode=disable"]
+)
+def test_postgresql_urls_are_accepted(url: str) -> None:
+    settings = build(MEETD_DATABASE_URL=url)
+    assert settings.database_url == url
+    assert settings.sqlite_path is None
+
+
+def test_public_url_defaults_to_host_and_port() -> None:
+    assert build(MEETD_HOST="0.0.0.0", MEETD_PORT="9000").public_url == "http://0.0.0.0:9000"
+    assert build({"port": 9001}, MEETD_PORT="9000").public_url == "http://127.0.0.1:9001"
+
+
+def test_public_url_is_https_with_tls(tmp_path: Path) -> None:
+    settings = build({"tls_certfile": tmp_path / "c.pem", "tls_keyfile": tmp_path / "k.pem"})
+    assert settings.public_url == "https://127.0.0.1:8080"
+
+
+def test_public_url_loses_its_trailing_slash() -> None:
+    assert build(MEETD_PUBLIC_URL="https://meet.example.com/").public_url == (
+        "https://meet.example.com"
+    )
+
+
+def test_tls_files_from_environment(tmp_path: Path) -> None:
+    settings = build(
+        MEETD_TLS_CERTFILE=str(tmp_path / "c.pem"), MEETD_TLS_KEYFILE=str(tmp_path / "k.pem")
+    )
+    assert settings.tls_certfile == tmp_path / "c.pem"
+    assert settings.tls_keyfile == tmp_path / "k.pem"
+
+
+def test_retry_schedule_flag_may_be_text() -> None:
+    assert build({"callback_retry_schedule": "2,4"}).callback_retry_schedule == (2, 4)
+
+
+def test_settings_are_frozen() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        build().port = 1  # type: ignore[misc]
+
+
+def test_handoff_to_workers_keeps_every_setting(tmp_path: Path) -> None:
+    settings = build(
+        {"data_dir": tmp_path, "tls_certfile": tmp_path / "c", "tls_keyfile": tmp_path / "k"},
+        MEETD_CALLBACK_RETRY_SCHEDULE="1,2",
+        MEETD_SECRET_KEY="s",
+    )
+    handed = settings_from_handoff({HANDOFF_VARIABLE: settings_to_handoff(settings)})
+    assert handed == settings
+
+
+# -- invalid values ----------------------------------------------------------------------------
+# (variable, value): each must give a ConfigurationError naming the setting.
+INVALID = [
+    ("MEETD_PORT", "abc"),
+    ("MEETD_PORT", "8080.5"),
+    ("MEETD_PORT", "70000"),
+    ("MEETD_PORT", "-1"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "ten"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "0"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "-5"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "1.5"),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "-1"),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "soon"),
+    ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,x,3"),
+    ("MEETD_CALLBACK_RETRY_SCHEDULE", ",,"),
+    ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,-5"),
+    ("MEETD_DATABASE_URL", "mysql://db/meetd"),
+    ("MEETD_DATABASE_URL", "meetd.sqlite3"),
+    ("MEETD_WORKERS", "many"),
+    ("MEETD_WORKERS", "0"),
+    ("MEETD_WORKERS", "-2"),
+    ("MEETD_LOG_LEVEL", "verbose"),
+    ("MEETD_LOG_FORMAT", "xml"),
+    ("MEETD_PUBLIC_URL", "meet.example.com"),
+]
+
+
+def _named(variable: str, message: str) -> bool:
+    """Does the message name the setting, as variable, flag or attribute?"""
+    name = variable.removeprefix("MEETD_").lower()
+    return name in message.lower().replace("-", "_")
+
+
+@pytest.mark.parametrize(("variable", "value"), INVALID)
+def test_invalid_environment_values_are_refused_clearly(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(**{variable: value})
+    message = caught.value.message
+    assert _named(variable, message), f"{message!r} does not name {variable}"
+    assert "Traceback" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        ({"port": 70000}, "MEETD_PORT"),
+        ({"database_url": "mysql://db"}, "MEETD_DATABASE_URL"),
+        ({"instant_room_ttl_seconds": 0}, "MEETD_INSTANT_ROOM_TTL_SECONDS"),
+        ({"callback_retry_schedule": "a,b"}, "MEETD_CALLBACK_RETRY_SCHEDULE"),
+        ({"workers": 0}, "MEETD_WORKERS"),
+    ],
+)
+def test_invalid_flags_are_refused_clearly(flags: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags)
+    assert _named(named, caught.value.message), caught.value.message
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"MEETD_TLS_CERTFILE": "/c.pem"}, {"MEETD_TLS_KEYFILE": "/k.pem"}],
+)
+def test_tls_needs_both_files(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="tls-certfile and --tls-keyfile"):
+        build(**environ)
+
+
+def test_port_zero_means_any_free_port() -> None:
+    assert build(MEETD_PORT="0").port == 0
