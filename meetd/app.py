@@ -7,15 +7,12 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-
+from meetd.api.asgi import MeetdASGI, Router
 from meetd.api.auth import Authenticator
 from meetd.api.context import Services
-from meetd.api.errors import HANDLERS
-from meetd.api.routes import all_routes
+from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
-from meetd.metrics import Metrics, MetricsMiddleware
+from meetd.metrics import Metrics
 from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
 from meetd.settings import Settings
 from meetd.store import migrations
@@ -29,7 +26,7 @@ def create_app(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     run_sweeper: bool = True,
-) -> Starlette:
+) -> MeetdASGI:
     """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``
     (then call ``app.state.services.sweeper.sweep_once()`` themselves)."""
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
@@ -44,7 +41,7 @@ def create_app(
     )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: MeetdASGI) -> AsyncIterator[None]:
         database = await asyncio.to_thread(open_database, settings.database_url)
         try:
             await database.write(migrations.upgrade)
@@ -62,11 +59,6 @@ def create_app(
         finally:
             await asyncio.to_thread(database.close)
 
-    app = Starlette(
-        routes=all_routes(),
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-        exception_handlers=HANDLERS,
-        lifespan=lifespan,
-    )
+    app = MeetdASGI(Router(all_resources()), metrics, lifespan)
     app.state.services = services
     return app

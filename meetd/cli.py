@@ -117,6 +117,8 @@ def serve(access_log: bool, **flags: Any) -> None:
         "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
         "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
         "server_header": False,
+        # An idle TLS keep-alive client would otherwise hold a SIGTERM for 30 s.
+        "timeout_graceful_shutdown": 3,
         "proxy_headers": False,
     }
     say(f"meetd {__version__} serving on {settings.public_url}  (Ctrl-C to stop)")

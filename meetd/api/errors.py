@@ -10,8 +10,6 @@ import logging
 import uuid
 from typing import Any
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from meetd import errors
@@ -54,39 +52,29 @@ def unauthorized() -> Response:
     )
 
 
-async def meetd_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.MeetdError)
+def error_response(exc: errors.MeetdError, path: str) -> Response:
+    """The answer to a MeetdError: its status and Vonage body."""
     if isinstance(exc, errors.AuthenticationError):
-        log.info("authentication failed", extra={"reason": exc.message, "path": request.url.path})
+        log.info("authentication failed", extra={"reason": exc.message, "path": path})
         return unauthorized()
     for kind in type(exc).__mro__:
         if kind in _STATUS:
             status, name = _STATUS[kind]
             return JSONResponse(error_body(status, name, exc.message, exc.errors), status)
-    return await server_error(request, exc)
+    return server_error(exc, path)
 
 
-async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own errors: an unknown route (404) or a wrong method (405)."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        body = error_body(405, "MethodNotAllowedError", f"Method {request.method} not allowed")
-        return JSONResponse(body, 405, headers=dict(exc.headers or {}))
-    if exc.status_code == 404:
-        message = f"Cannot {request.method} {request.url.path}"
-        return JSONResponse(error_body(404, "NotFoundError", message), 404)
-    name = "BadRequestError" if exc.status_code == 400 else "Error"
-    return JSONResponse(error_body(exc.status_code, name, str(exc.detail)), exc.status_code)
+def route_not_found(method: str, path: str) -> Response:
+    return JSONResponse(error_body(404, "NotFoundError", f"Cannot {method} {path}"), 404)
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"path": request.url.path})
+def method_not_allowed(method: str, allowed: list[str]) -> Response:
+    body = error_body(405, "MethodNotAllowedError", f"Method {method} not allowed")
+    return JSONResponse(body, 405, headers={"Allow": ", ".join(allowed)})
+
+
+def server_error(exc: BaseException, path: str) -> Response:
+    """Never a stack trace to the client: it goes to the log."""
+    log.error("unhandled error", exc_info=exc, extra={"path": path})
     body = error_body(500, "InternalServerError", "Something went wrong on our side")
     return JSONResponse(body, 500)
-
-
-HANDLERS = {
-    errors.MeetdError: meetd_error,
-    HTTPException: http_error,
-    Exception: server_error,
-}

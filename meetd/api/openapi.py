@@ -18,10 +18,11 @@ from typing import Any
 from meetd import __version__
 from meetd.api.rooms import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from meetd.domain import rooms
+from meetd.domain.validation import MAX_SAFE_INTEGER
 
 Schema = dict[str, Any]
 
-MAX_SERIAL = 2**63 - 1  # the largest integer both stores keep (SQLite INTEGER, PostgreSQL BIGINT)
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL, so meetd refuses it everywhere
 
 
 def openapi_document(public_url: str) -> dict[str, Any]:
@@ -96,7 +97,7 @@ HREF = closed({"href": {"type": "string", "format": "uri"}})
 TIMESTAMP_IN: Schema = {
     "type": "string",
     "format": "date-time",
-    "description": "ISO 8601; one without an offset is read as UTC.",
+    "description": "ISO 8601, from 1970 to 9999 UTC; one without an offset is read as UTC.",
 }
 TIMESTAMP_OUT: Schema = {
     "type": "string",
@@ -107,7 +108,7 @@ CALLBACK_URL: Schema = {
     "type": "string",
     "format": "uri",
     "maxLength": 2048,
-    "pattern": r"^https?://\S+$",
+    "pattern": r"^https?://[^\s\x00]+$",
 }
 
 
@@ -147,8 +148,8 @@ def create_room_schema() -> Schema:
     )
     return obj(
         {
-            "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "metadata": nullable({"type": "string", "maxLength": 500}),
+            "display_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+            "metadata": nullable({"type": "string", "maxLength": 500, "pattern": NO_NUL}),
             "type": enum(rooms.ROOM_TYPES, "instant"),
             "expires_at": {**TIMESTAMP_IN, "description": expires_at + TIMESTAMP_IN["description"]},
             "expire_after_use": {"type": "boolean", "default": False},
@@ -225,7 +226,7 @@ def room_page_schema(embedded: Schema) -> Schema:
 
 
 def query_integer(
-    name: str, description: str, *, minimum: int = 0, maximum: int = MAX_SERIAL, **extra: int
+    name: str, description: str, *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER, **extra: int
 ) -> Schema:
     schema = {"type": "integer", "format": "int64", "minimum": minimum, "maximum": maximum}
     schema |= extra

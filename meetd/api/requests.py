@@ -29,7 +29,7 @@ async def json_body(request: Request) -> Any:
 
 
 def query_int(
-    request: Request, name: str, *, minimum: int, maximum: int | None = None
+    request: Request, name: str, *, minimum: int, maximum: int = check.MAX_SAFE_INTEGER
 ) -> int | None:
     text = request.query_params.get(name)
     if text is None:

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
 from meetd.api import rooms, service
+from meetd.api.asgi import Resource
 
 API_PREFIXES = ("/v1/meetings", "/beta/meetings")
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def resource(path: str, **methods: Endpoint) -> Route:
-    """One route per path, dispatching on the method, so a 405 lists every allowed method."""
-    table = {method.upper(): endpoint for method, endpoint in methods.items()}
-
-    async def dispatch(request: Request) -> Response:
-        return await table[request.method](request)
-
-    dispatch.__name__ = "_".join(endpoint.__name__ for endpoint in table.values())
-    return Route(path, dispatch, methods=list(table))
-
-
-def api_routes(prefix: str) -> list[BaseRoute]:
+def api_resources(prefix: str) -> list[Resource]:
     return [
-        resource(f"{prefix}/rooms", get=rooms.list_rooms, post=rooms.create_room),
-        resource(
+        Resource(f"{prefix}/rooms", get=rooms.list_rooms, post=rooms.create_room),
+        Resource(
             f"{prefix}/rooms/{{room_id}}",
             get=rooms.get_room,
             patch=rooms.update_room,
@@ -37,12 +20,12 @@ def api_routes(prefix: str) -> list[BaseRoute]:
     ]
 
 
-def all_routes() -> list[BaseRoute]:
-    routes: list[BaseRoute] = [
-        resource("/healthz", get=service.healthz),
-        resource("/metrics", get=service.metrics),
-        resource("/openapi.json", get=service.openapi),
+def all_resources() -> list[Resource]:
+    resources = [
+        Resource("/healthz", get=service.healthz),
+        Resource("/metrics", get=service.metrics),
+        Resource("/openapi.json", get=service.openapi),
     ]
     for prefix in API_PREFIXES:
-        routes += api_routes(prefix)
-    return routes
+        resources += api_resources(prefix)
+    return resources

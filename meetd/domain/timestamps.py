@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+# Responses print four-digit years; a moment past 9999 UTC has no such form.
+_YEAR_10000 = 253_402_300_800_000
 
 
 def format_timestamp(ms: int) -> str:
@@ -33,4 +35,4 @@ def parse_timestamp(text: str) -> int | None:
         ms = (moment - _EPOCH) // _MILLISECOND
     except OverflowError:
         return None
-    return ms if ms >= 0 else None
+    return ms if 0 <= ms < _YEAR_10000 else None

@@ -36,6 +36,8 @@ def reject_unknown(value: Mapping[str, Any], allowed: Collection[str], prefix: s
 def string(value: Any, path: str, *, min_length: int = 1, max_length: int) -> str:
     if not isinstance(value, str):
         raise fail(f'"{path}" must be a string')
+    if "\x00" in value:  # PostgreSQL's text cannot hold NUL, so neither does meetd
+        raise fail(f'"{path}" must not contain NUL characters')
     if len(value) < min_length:
         if value == "":
             raise fail(f'"{path}" is not allowed to be empty')
@@ -84,7 +86,11 @@ def http_url(value: Any, path: str) -> str:
     return url
 
 
-def integer(text: str, path: str, *, minimum: int, maximum: int | None = None) -> int:
+# The largest integer JSON clients handle exactly (2**53 - 1); also fits every BIGINT.
+MAX_SAFE_INTEGER = 9_007_199_254_740_991
+
+
+def integer(text: str, path: str, *, minimum: int, maximum: int = MAX_SAFE_INTEGER) -> int:
     """An integer from a query string."""
     try:
         number = int(text, 10)
@@ -92,7 +98,7 @@ def integer(text: str, path: str, *, minimum: int, maximum: int | None = None) -
         raise fail(f'"{path}" must be a number') from None
     if number < minimum:
         raise fail(f'"{path}" must be greater than or equal to {minimum}')
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise fail(f'"{path}" must be less than or equal to {maximum}')
     return number
 

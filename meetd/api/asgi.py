@@ -1,0 +1,129 @@
+"""The ASGI application: lifespan, routing, error mapping and metrics in one thin layer.
+
+meetd keeps Starlette's Request and Response but not its application and router. Measured
+in-process on this project's 2-core machine, Starlette's middleware stack and router cost
+about 15 µs a request against 1 µs for a bare ASGI callable — a fifth of a whole GET-room
+request — to provide exception middleware and path matching this API barely needs: its
+routes are a few fixed paths, each with at most one ``{id}`` segment at the end.
+``docs/architecture.md`` has the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from meetd.api.errors import error_response, method_not_allowed, route_not_found, server_error
+from meetd.errors import MeetdError
+from meetd.metrics import Metrics
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[None]]
+
+
+class Resource:
+    """One path — ``/v1/meetings/rooms`` or ``/v1/meetings/rooms/{room_id}`` — and the
+    endpoint for each of its methods."""
+
+    def __init__(self, path: str, **endpoints: Endpoint) -> None:
+        self.path = path
+        self.endpoints = {method.upper(): endpoint for method, endpoint in endpoints.items()}
+        if "GET" in self.endpoints:
+            self.endpoints.setdefault("HEAD", self.endpoints["GET"])
+        self.allowed = sorted(self.endpoints)
+        head, brace, tail = path.partition("{")
+        self.prefix = head if brace else None
+        self.parameter = tail.removesuffix("}") if brace else None
+        if brace and (not tail.endswith("}") or "/" in tail):
+            raise ValueError(f"only one trailing {{parameter}} is supported: {path}")
+
+
+class Router:
+    def __init__(self, resources: list[Resource]) -> None:
+        self.resources = resources
+        self._exact = {r.path: r for r in resources if r.prefix is None}
+        self._prefixed = [r for r in resources if r.prefix is not None]
+
+    def match(self, path: str) -> tuple[Resource, dict[str, str]] | None:
+        found = self._exact.get(path)
+        if found is not None:
+            return found, {}
+        for resource in self._prefixed:
+            prefix = resource.prefix
+            assert prefix is not None and resource.parameter is not None
+            if path.startswith(prefix):
+                value = path[len(prefix) :]
+                if value and "/" not in value:
+                    return resource, {resource.parameter: value}
+        return None
+
+
+class MeetdASGI:
+    """``app(scope, receive, send)``; ``app.state`` holds what handlers share."""
+
+    def __init__(self, router: Router, metrics: Metrics, lifespan: Lifespan) -> None:
+        self.router = router
+        self.metrics = metrics
+        self.lifespan = lifespan
+        self.state = State()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:  # websockets arrive with the realtime service
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        scope["app"] = self
+        matched = self.router.match(path)
+        template = "unmatched"
+        if matched is None:
+            response = route_not_found(method, path)
+        else:
+            resource, params = matched
+            template = resource.path
+            endpoint = resource.endpoints.get(method)
+            if endpoint is None:
+                response = method_not_allowed(method, resource.allowed)
+            else:
+                scope["path_params"] = params
+                try:
+                    response = await endpoint(Request(scope, receive))
+                except MeetdError as error:
+                    response = error_response(error, path)
+                except Exception as error:
+                    response = server_error(error, path)
+        await response(scope, receive, send)
+        self.metrics.observe(method, template, response.status_code, time.perf_counter() - started)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        started = False
+        try:
+            async with self.lifespan(self):
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+        except BaseException as error:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": repr(error)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@contextlib.asynccontextmanager
+async def no_lifespan(app: Any) -> AsyncIterator[None]:
+    yield

@@ -1,0 +1,225 @@
+"""Real ``meetd serve`` processes for the end-to-end tests.
+
+Each server is provisioned the way an operator would do it, through the console script:
+``meetd accounts create`` twice (two tenants), then ``meetd applications create
+--generate-private-key`` for each account, so the SDKs sign JWTs with keys meetd generated.
+Then ``meetd serve`` runs on a free loopback port, with TLS from a trustme CA (the Python SDK
+speaks only https) or plain HTTP (what the Node SDK is pointed at).
+
+Servers live for the whole session, once on SQLite and once on PostgreSQL in a fresh schema;
+the PostgreSQL run skips on a bare machine and fails under ``MEETD_REQUIRE=postgres``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from tests import support
+
+MEETD = Path(sys.executable).with_name("meetd")
+START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Application:
+    """An application with a key pair: what an SDK is configured with."""
+
+    application_id: str
+    private_key: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """An account (Basic credentials act on its default application) and one JWT application."""
+
+    account_id: str
+    api_key: str
+    api_secret: str
+    default_application_id: str
+    application: Application
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    url: str  # scheme://127.0.0.1:port, no trailing slash
+    port: int
+    ca_pem: Path | None  # the CA that signed the server's certificate; None for plain HTTP
+    accounts: tuple[Account, Account]  # two tenants that must not see each other's rooms
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def http(self) -> httpx.Client:
+        """An HTTP client for the server's URL that trusts its certificate."""
+        return httpx.Client(base_url=self.url, verify=trust(self.ca_pem), timeout=10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TLSFiles:
+    ca_pem: Path
+    certfile: Path
+    keyfile: Path
+
+
+def run_meetd(*args: str) -> dict[str, str]:
+    """Run a ``meetd`` command that prints one JSON object (``--json``) and return it."""
+    done = subprocess.run(
+        [str(MEETD), *args, "--json"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"meetd {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+    result: dict[str, str] = json.loads(done.stdout)
+    return result
+
+
+def provision(store: list[str], data_dir: Path, name: str) -> Account:
+    created = run_meetd("accounts", "create", "--name", name, *store)
+    key_file = data_dir / f"{name}-app.pem"
+    app = run_meetd(
+        "applications",
+        "create",
+        "--account",
+        created["api_key"],
+        "--name",
+        f"{name}-sdk",
+        "--generate-private-key",
+        str(key_file),
+        *store,
+    )
+    return Account(
+        account_id=created["account_id"],
+        api_key=created["api_key"],
+        api_secret=created["api_secret"],
+        default_application_id=created["application_id"],
+        application=Application(app["application_id"], Path(app["private_key_file"])),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def trust(ca_pem: Path | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_pem) if ca_pem else None)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], url: str, log: Path, ca: Path | None
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    with httpx.Client(verify=trust(ca), timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"meetd serve exited {process.returncode}:\n{log.read_text()}")
+            try:
+                if client.get(f"{url}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+    pytest.fail(f"meetd serve did not answer {url}/healthz in time:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def database_for(backend: str, data_dir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{data_dir / 'meetd.sqlite3'}"
+    else:
+        with support.postgres_schema() as url:
+            yield url
+
+
+@contextlib.contextmanager
+def serving(
+    store: list[str], log: Path, tls: TLSFiles | None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``meetd serve`` on a free loopback port: yields the process, once healthy, and its URL."""
+    port = free_port()
+    command = [str(MEETD), "serve", "--host", "127.0.0.1", "--port", str(port), *store]
+    if tls:
+        command += ["--tls-certfile", str(tls.certfile), "--tls-keyfile", str(tls.keyfile)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        wait_until_healthy(process, url, log, tls.ca_pem if tls else None)
+        yield process, url
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def running_meetd(backend: str, data_dir: Path, tls: TLSFiles | None) -> Iterator[Server]:
+    """Provision two accounts, start ``meetd serve``, yield it, stop it."""
+    with database_for(backend, data_dir) as url:
+        store = ["--data-dir", str(data_dir), "--database-url", url]
+        accounts = (provision(store, data_dir, "alice"), provision(store, data_dir, "bob"))
+        with serving(store, data_dir / "serve.log", tls) as (_, base):
+            port = int(base.rsplit(":", 1)[1])
+            yield Server(base, port, tls.ca_pem if tls else None, accounts)
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """A throwaway CA and a certificate for 127.0.0.1 and localhost that it signed."""
+    directory = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = TLSFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    ca.cert_pem.write_to_path(str(files.ca_pem))
+    for index, pem in enumerate(cert.cert_chain_pems):
+        pem.write_to_path(str(files.certfile), append=index > 0)
+    cert.private_key_pem.write_to_path(str(files.keyfile))
+    return files
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    param: str = request.param
+    return param
+
+
+@pytest.fixture(scope="session")
+def tls_server(
+    backend: str, tls_files: TLSFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``meetd serve`` over https, trusted through ``tls_server.ca_pem``."""
+    with running_meetd(backend, tmp_path_factory.mktemp(f"meetd-tls-{backend}"), tls_files) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def http_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``meetd serve`` over plain HTTP."""
+    with running_meetd(backend, tmp_path_factory.mktemp(f"meetd-http-{backend}"), None) as s:
+        yield s
