@@ -93,9 +93,15 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", type=click.Choice(["json", "text"]))
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"url", "first_account"} as one JSON object once ready to serve.',
+)
 @store_options
 @reports_errors
-def serve(access_log: bool, **flags: Any) -> None:
+def serve(access_log: bool, as_json: bool, **flags: Any) -> None:
     """Run the API: migrate the database, create the first account if there is none, serve."""
     import uvicorn
 
@@ -107,7 +113,9 @@ def serve(access_log: bool, **flags: Any) -> None:
     import dataclasses
 
     settings = dataclasses.replace(settings, secret_key=secret)
-    _prepare_database(settings)
+    first_account = _prepare_database(settings, announce=not as_json)
+    if as_json:
+        click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
 
     options: dict[str, Any] = {
         "host": settings.host,
@@ -139,8 +147,10 @@ def worker_app() -> Any:
     return create_app(settings_from_handoff())
 
 
-def _prepare_database(settings: Settings) -> None:
-    """Migrate, and on an empty database create the first account and show its secret once."""
+def _prepare_database(settings: Settings, *, announce: bool) -> dict[str, str] | None:
+    """Migrate, and on an empty database create the first account and show its secret once.
+
+    Returns the new account's credentials, or None when accounts existed already."""
     from meetd.store import accounts, migrations
 
     with _database(settings) as database:
@@ -153,7 +163,9 @@ def _prepare_database(settings: Settings) -> None:
                 c, api_key=key, api_secret=secret, now_ms=_now_ms()
             )
         )
-        if first is not None:
+        if first is None:
+            return None
+        if announce:
             click.echo(
                 "\nCreated the first account. Its secret is shown only this once:\n"
                 f"  API key:        {key}\n"
@@ -161,6 +173,12 @@ def _prepare_database(settings: Settings) -> None:
                 f"  Application ID: {first.default_application_id}\n"
                 "Use them as HTTP Basic credentials (key:secret) on the API.\n"
             )
+        return {
+            "account_id": first.id,
+            "api_key": key,
+            "api_secret": secret,
+            "application_id": first.default_application_id,
+        }
 
 
 class _database:

@@ -4,7 +4,6 @@ Vonage sent them."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from meetd.domain import links
 from meetd.domain.timestamps import format_timestamp
@@ -58,7 +57,8 @@ def page_body(
     rooms = [room_body(room, public_url) for room in page.rooms]
 
     def link(**params: int) -> dict[str, str]:
-        return {"href": f"{list_url}?{urlencode({'page_size': page_size, **params})}"}
+        query = "".join(f"&{name}={value}" for name, value in params.items())
+        return {"href": f"{list_url}?page_size={page_size}{query}"}
 
     link_map = {"first": link(), "self": link(**query)}
     if page.has_prev:

@@ -17,8 +17,21 @@ _YEAR_10000 = 253_402_300_800_000
 
 
 def format_timestamp(ms: int) -> str:
-    seconds, millis = divmod(ms, 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+    # Lists print two timestamps a room; the calendar date is the slow part, so it is
+    # worked out once per day and the time of day by arithmetic.
+    days, ms_of_day = divmod(ms, 86_400_000)
+    date = _dates.get(days)
+    if date is None:
+        if len(_dates) > 4096:
+            _dates.clear()
+        date = _dates[days] = time.strftime("%Y-%m-%d", time.gmtime(days * 86_400))
+    seconds, millis = divmod(ms_of_day, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+_dates: dict[int, str] = {}
 
 
 def parse_timestamp(text: str) -> int | None:
