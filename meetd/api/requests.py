@@ -34,7 +34,7 @@ def query_int(
     text = request.query_params.get(name)
     if text is None:
         return None
-    return check.integer(text.strip(), name, minimum=minimum, maximum=maximum)
+    return check.integer(text, name, minimum=minimum, maximum=maximum)
 
 
 def api_prefix(request: Request) -> str:

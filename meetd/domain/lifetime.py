@@ -26,11 +26,13 @@ def expires_after_last_leave(left_at_ms: int, ttl_seconds: int) -> int:
     return left_at_ms + ttl_seconds * 1000
 
 
-def check_long_term_expiry(expires_at_ms: int, now_ms: int, min_lead_seconds: int) -> int:
+def check_long_term_expiry(
+    expires_at_ms: int, now_ms: int, min_lead_seconds: int, path: str = "expires_at"
+) -> int:
     """A long-term room's ``expires_at`` must lie more than the minimum lead ahead."""
     if expires_at_ms <= now_ms + min_lead_seconds * 1000:
         raise InputValidationError(
-            f'"expires_at" must be more than {describe_seconds(min_lead_seconds)} in the future'
+            f'"{path}" must be more than {describe_seconds(min_lead_seconds)} in the future'
         )
     return expires_at_ms
 

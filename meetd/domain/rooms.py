@@ -139,8 +139,9 @@ def parse_room_update(
 
     expires_at = None
     if "expires_at" in details:
-        expires_at = check.timestamp(details["expires_at"], f"{wrapper}.expires_at")
-        check_long_term_expiry(expires_at, now_ms, min_lead_seconds)
+        path = f"{wrapper}.expires_at"
+        expires_at = check.timestamp(details["expires_at"], path)
+        check_long_term_expiry(expires_at, now_ms, min_lead_seconds, path)
     expire_after_use = None
     if "expire_after_use" in details:
         expire_after_use = check.boolean(details["expire_after_use"], f"{wrapper}.expire_after_use")

@@ -39,7 +39,7 @@ def parse_timestamp(text: str) -> int | None:
     if not 8 <= len(text) <= 64:
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z"
     except ValueError:
         return None
     if moment.tzinfo is None:

@@ -1,0 +1,195 @@
+"""Errors and the operator endpoints (contract §1, §3): unknown routes, wrong methods, the
+media type of every answer, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.support import Caller
+
+ROOMS = "/v1/meetings/rooms"
+
+
+def assert_error_body(response: Any, status: int, name: str | None) -> dict[str, Any]:
+    """The §3 body; ``name`` None: any ``...Error`` name (the contract names none for 405)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert list(body) == ["message", "name", "status"]
+    assert body["name"] == name if name else body["name"].endswith("Error")
+    assert body["status"] == status
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/v1",
+        "/v1/meetings",
+        "/v1/meetings/room",
+        "/v2/meetings/rooms",
+        "/v1/meetings/rooms/",
+        f"/v1/meetings/rooms/{uuid.uuid4()}/extra",
+        "/beta/meetings/nothing",
+        "/V1/MEETINGS/ROOMS",
+    ],
+)
+def test_unknown_route_is_a_404_in_the_error_format(
+    client: TestClient, account: Caller, path: str
+) -> None:
+    for headers in ({}, account.basic):
+        assert_error_body(client.get(path, headers=headers), 404, "NotFoundError")
+    assert_error_body(client.post(path, headers=account.basic, json={}), 404, "NotFoundError")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", ROOMS, {"GET", "POST"}),
+        ("DELETE", ROOMS, {"GET", "POST"}),
+        ("PATCH", "/beta/meetings/rooms", {"GET", "POST"}),
+        ("POST", f"{ROOMS}/{uuid.uuid4()}", {"GET", "PATCH", "DELETE"}),
+        ("PUT", f"{ROOMS}/{uuid.uuid4()}", {"GET", "PATCH", "DELETE"}),
+        ("POST", "/healthz", {"GET"}),
+        ("DELETE", "/metrics", {"GET"}),
+    ],
+)
+def test_wrong_method_is_a_405_with_allow(
+    client: TestClient, account: Caller, method: str, path: str, allowed: set[str]
+) -> None:
+    response = client.request(method, path, headers=account.basic, json={"display_name": "x"})
+    assert_error_body(response, 405, None)
+    listed = {part.strip() for part in response.headers["allow"].split(",")}
+    assert allowed <= listed
+    assert method not in listed
+    assert listed <= allowed | {"HEAD", "OPTIONS"}
+
+
+def test_wrong_method_writes_nothing(client: TestClient, account: Caller) -> None:
+    client.put(ROOMS, headers=account.basic, json={"display_name": "x"})
+    assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
+
+
+def test_every_answer_is_exactly_application_json(client: TestClient, account: Caller) -> None:
+    created = client.post(ROOMS, headers=account.basic, json={"display_name": "x"})
+    room_url = f"{ROOMS}/{created.json()['id']}"
+    responses = {
+        "201": created,
+        "200 read": client.get(room_url, headers=account.basic),
+        "200 list": client.get(ROOMS, headers=account.basic),
+        "200 beta list": client.get("/beta/meetings/rooms", headers=account.basic),
+        "200 update": client.patch(
+            room_url, headers=account.basic, json={"update_details": {"expire_after_use": True}}
+        ),
+        "400": client.post(ROOMS, headers=account.basic, json={}),
+        "400 bad json": client.post(ROOMS, headers=account.basic, content=b"{"),
+        "401": client.get(ROOMS),
+        "404": client.get(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic),
+        "404 route": client.get("/nowhere"),
+        "405": client.put(ROOMS, headers=account.basic),
+        "healthz": client.get("/healthz"),
+    }
+    for label, response in responses.items():
+        assert response.headers["content-type"] == "application/json", label
+        assert response.json() is not None, label
+    assert responses["200 update"].status_code == 400  # instant rooms do not change
+
+
+def test_delete_answers_204_without_a_body(client: TestClient, account: Caller) -> None:
+    created = client.post(ROOMS, headers=account.basic, json={"display_name": "x"}).json()
+    response = client.delete(f"{ROOMS}/{created['id']}", headers=account.basic)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert "content-type" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[]", b'"room"', b"42", b"true", b"null", b"{", b"\x00", b"\xff\xfe", b"  "],
+)
+def test_a_body_that_is_not_a_json_object_is_a_400_on_update(
+    client: TestClient, account: Caller, content: bytes
+) -> None:
+    response = client.patch(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic, content=content)
+    assert_error_body(response, 400, "InputValidationError")
+
+
+def test_content_type_header_is_case_insensitive(client: TestClient, account: Caller) -> None:
+    for content_type in ("application/json", "APPLICATION/JSON", "Application/Json; charset=UTF-8"):
+        response = client.post(
+            ROOMS,
+            headers={**account.basic, "content-type": content_type},
+            content=b'{"display_name": "ct"}',
+        )
+        assert response.status_code == 201, content_type
+
+
+def test_an_oversized_body_is_a_400(client: TestClient, account: Caller) -> None:
+    body = b'{"display_name": "' + b"x" * (1024 * 1024) + b'"}'
+    response = client.post(ROOMS, headers=account.basic, content=body)
+    assert_error_body(response, 400, "InputValidationError")
+    assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"status": "ok"}
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in Prometheus text format, or None when absent."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if match is None or match[1] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match[2] or ""))
+        if found == labels:
+            return float(match[3])
+    return None
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient, account: Caller) -> None:
+    room_ids = [
+        client.post(ROOMS, headers=account.basic, json={"display_name": f"m{i}"}).json()["id"]
+        for i in range(3)
+    ]
+    for room_id in room_ids:
+        assert client.get(f"{ROOMS}/{room_id}", headers=account.basic).status_code == 200
+    client.get(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic)
+    client.get("/nowhere")
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    template = "/v1/meetings/rooms/{room_id}"
+    assert (
+        metric(text, "meetd_http_requests_total", method="GET", route=template, status="200") == 3
+    )
+    assert (
+        metric(text, "meetd_http_requests_total", method="GET", route=template, status="404") == 1
+    )
+    assert metric(text, "meetd_http_requests_total", method="POST", route=ROOMS, status="201") == 3
+    assert metric(text, "meetd_rooms_created_total") == 3
+    assert all(room_id not in text for room_id in room_ids)  # ids never become labels
+    assert "/nowhere" not in text
+
+
+def test_rooms_created_counts_only_rooms_made(client: TestClient, account: Caller) -> None:
+    assert metric(client.get("/metrics").text, "meetd_rooms_created_total") == 0
+    client.post(ROOMS, headers=account.basic, json={"display_name": "one"})
+    client.post(ROOMS, headers=account.basic, json={})  # rejected
+    client.post(ROOMS, json={"display_name": "anonymous"})  # unauthenticated
+    client.post("/beta/meetings/rooms", headers=account.bearer(), json={"display_name": "two"})
+    assert metric(client.get("/metrics").text, "meetd_rooms_created_total") == 2

@@ -1,0 +1,106 @@
+"""Timestamps (contract §1): milliseconds inside, ``2023-01-24T03:20:38.629Z`` out, any ISO
+8601 form with an offset, ``Z`` or none (UTC) in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meetd.domain.timestamps import format_timestamp, parse_timestamp
+
+GUIDE_MS = 1_674_530_438_629  # 2023-01-24T03:20:38.629Z, a room's created_at in the guide
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last four-digit-year moment
+
+
+def reference(ms: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1, "1970-01-01T00:00:00.001Z"),
+        (999, "1970-01-01T00:00:00.999Z"),
+        (GUIDE_MS, "2023-01-24T03:20:38.629Z"),
+        (1_800_000_000_000, "2027-01-15T08:00:00.000Z"),
+        (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        (86_399_999, "1970-01-01T23:59:59.999Z"),
+        (86_400_000, "1970-01-02T00:00:00.000Z"),
+        (LAST_MS, "9999-12-31T23:59:59.999Z"),
+    ],
+)
+def test_format(ms: int, text: str) -> None:
+    assert format_timestamp(ms) == text
+    assert format_timestamp(ms) == text  # a second time, from whatever it remembered
+
+
+@given(st.integers(0, LAST_MS))
+def test_format_matches_the_calendar(ms: int) -> None:
+    assert format_timestamp(ms) == reference(ms)
+
+
+@given(st.integers(0, LAST_MS))
+def test_round_trip(ms: int) -> None:
+    assert parse_timestamp(format_timestamp(ms)) == ms
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("2023-01-24T03:20:38.629Z", GUIDE_MS),
+        ("2023-01-24T03:20:38.629+00:00", GUIDE_MS),
+        ("2023-01-24T03:20:38.629+0000", GUIDE_MS),  # the Python SDK's strftime %z
+        ("2023-01-24T03:20:38.629", GUIDE_MS),  # no offset: UTC
+        ("2023-01-24T03:20:38.629123", GUIDE_MS),  # microseconds, as the SDK sends them
+        ("2023-01-24T03:20:38.629999", GUIDE_MS),  # truncated to the millisecond, not rounded
+        ("2023-01-24T03:20:38.6Z", GUIDE_MS - 29),
+        ("2023-01-24T03:20:38Z", GUIDE_MS - 629),
+        ("2023-01-24T05:20:38.629+02:00", GUIDE_MS),
+        ("2023-01-24T08:50:38.629+05:30", GUIDE_MS),
+        ("2023-01-23T22:20:38.629-05:00", GUIDE_MS),
+        ("2023-01-23T22:20:38.629-0500", GUIDE_MS),
+        ("1970-01-01T00:00:00Z", 0),
+        ("9999-12-31T23:59:59.999Z", LAST_MS),
+        ("9999-12-31T23:59:59.999+01:00", LAST_MS - 3_600_000),
+    ],
+)
+def test_parse(text: str, ms: int) -> None:
+    assert parse_timestamp(text) == ms
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "tomorrow",
+        "now",
+        "2023",
+        "2023-13-01T00:00:00Z",
+        "2023-02-29T00:00:00Z",
+        "2023-01-24T25:00:00Z",
+        "2023-01-24T03:61:00Z",
+        "2023-01-24T03:20:38.629+25:00",
+        "24/01/2023 03:20",
+        "1674530438629",
+        "1969-12-31T23:59:59.999Z",  # before the epoch
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",  # past 9999 in UTC
+        " 2023-01-24T03:20:38Z",
+        "2023-01-24T03:20:38Z\n",
+        "2023-01-24T03:20:38.629Z" + "0" * 60,
+        "x" * 10_000,
+    ],
+)
+def test_invalid_strings_are_none(text: str) -> None:
+    assert parse_timestamp(text) is None
+
+
+@given(st.text(max_size=80))
+def test_parse_never_raises(text: str) -> None:
+    ms = parse_timestamp(text)
+    assert ms is None or 0 <= ms <= LAST_MS

@@ -1,0 +1,235 @@
+"""The expiry sweeper with a FakeClock (contract §4 Lifetime): exact to the millisecond,
+once per room, instant rooms wait while people are inside, long-term rooms do not."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from meetd.app import create_app
+from meetd.clock import FakeClock
+from meetd.domain.timestamps import format_timestamp, parse_timestamp
+from meetd.settings import build_settings
+from tests import support
+from tests.support import Caller
+
+ROOMS = "/v1/meetings/rooms"
+
+
+def sweep(client: TestClient) -> list[Any]:
+    sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
+    expired: list[Any] = client.portal.call(sweeper.sweep_once)
+    return expired
+
+
+def create(client: TestClient, caller: Caller, **body: Any) -> dict[str, Any]:
+    response = client.post(ROOMS, headers=caller.basic, json={"display_name": "room", **body})
+    assert response.status_code == 201, response.text
+    room: dict[str, Any] = response.json()
+    return room
+
+
+def is_available(client: TestClient, caller: Caller, room_id: str) -> bool:
+    response = client.get(f"{ROOMS}/{room_id}", headers=caller.basic)
+    assert response.status_code == 200
+    available: bool = response.json()["is_available"]
+    return available
+
+
+def expires_at_ms(room: dict[str, Any]) -> int:
+    ms = parse_timestamp(room["expires_at"])
+    assert ms is not None
+    return ms
+
+
+def set_participants(client: TestClient, room_id: str, count: int) -> None:
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    database.write_blocking(
+        lambda c: c.execute("UPDATE rooms SET participant_count = ? WHERE id = ?", (count, room_id))
+    )
+
+
+def expired_metric(client: TestClient) -> float:
+    metrics = client.app.state.services.metrics  # type: ignore[attr-defined]
+    value = metrics.registry.get_sample_value("meetd_rooms_expired_total")
+    assert value is not None
+    return float(value)
+
+
+def test_instant_room_expires_exactly_ten_minutes_after_creation(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    created_at = clock.now_ms()
+    room = create(client, account, metadata="meta")
+    assert expires_at_ms(room) == created_at + 600_000
+
+    clock.set(created_at + 600_000 - 1)
+    assert sweep(client) == []
+    assert is_available(client, account, room["id"]) is True
+
+    clock.set(created_at + 600_000)
+    expired = sweep(client)
+    assert [(e.id, e.application_id, e.type) for e in expired] == [
+        (room["id"], account.application_id, "instant")
+    ]
+    assert (expired[0].expires_at, expired[0].created_at) == (created_at + 600_000, created_at)
+    assert expired[0].metadata == "meta"
+    assert is_available(client, account, room["id"]) is False
+
+
+def test_sweeping_twice_expires_once(client: TestClient, account: Caller, clock: FakeClock) -> None:
+    rooms = [create(client, account) for _ in range(3)]
+    clock.advance(600)
+    assert sorted(e.id for e in sweep(client)) == sorted(room["id"] for room in rooms)
+    assert expired_metric(client) == 3
+    assert sweep(client) == []
+    clock.advance(3600)
+    assert sweep(client) == []
+    assert expired_metric(client) == 3
+    assert all(not is_available(client, account, room["id"]) for room in rooms)
+
+
+def test_each_room_expires_at_its_own_moment(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    first = create(client, account)
+    clock.advance(0.25)
+    second = create(client, account)
+    clock.set(expires_at_ms(first))
+    assert [e.id for e in sweep(client)] == [first["id"]]
+    assert is_available(client, account, second["id"]) is True
+    clock.advance(0.249)
+    assert sweep(client) == []
+    clock.advance(0.001)
+    assert [e.id for e in sweep(client)] == [second["id"]]
+
+
+def test_sweep_catches_up_on_rooms_long_overdue(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    room = create(client, account)
+    clock.advance(86_400)
+    assert [e.id for e in sweep(client)] == [room["id"]]
+    expired_at = client.app.state.services.database.read_blocking(  # type: ignore[attr-defined]
+        lambda c: c.fetchone("SELECT expired_at FROM rooms WHERE id = ?", (room["id"],))[0]
+    )
+    assert expired_at == clock.now_ms()
+
+
+def test_long_term_room_expires_at_expires_at(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    expires_at = clock.now_ms() + 7_200_123
+    room = create(client, account, type="long_term", expires_at=format_timestamp(expires_at))
+    clock.set(expires_at - 1)
+    assert sweep(client) == []
+    assert is_available(client, account, room["id"]) is True
+    clock.set(expires_at)
+    assert [(e.id, e.type, e.expires_at) for e in sweep(client)] == [
+        (room["id"], "long_term", expires_at)
+    ]
+    assert is_available(client, account, room["id"]) is False
+
+
+def test_occupied_instant_room_does_not_expire(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    room = create(client, account)
+    set_participants(client, room["id"], 1)
+    clock.advance(600)
+    assert sweep(client) == []
+    clock.advance(3600)
+    assert sweep(client) == []
+    assert is_available(client, account, room["id"]) is True
+
+
+def test_occupied_long_term_room_expires_anyway(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    expires_at = clock.now_ms() + 3_600_000
+    room = create(client, account, type="long_term", expires_at=format_timestamp(expires_at))
+    set_participants(client, room["id"], 3)
+    clock.set(expires_at)
+    assert [e.id for e in sweep(client)] == [room["id"]]
+    assert is_available(client, account, room["id"]) is False
+
+
+def test_the_code_of_an_expired_room_is_free_again(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.rng = random.Random(3)
+    room = create(client, account)
+    clock.advance(600)
+    assert len(sweep(client)) == 1
+    services.rng = random.Random(3)
+    again = create(client, account)
+    assert again["meeting_code"] == room["meeting_code"]
+    assert again["id"] != room["id"]
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_client(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    """An app with MEETD_INSTANT_ROOM_TTL_SECONDS=30 and MEETD_LONG_TERM_MIN_LEAD_SECONDS=60."""
+    settings = build_settings(
+        {"data_dir": tmp_path / "data", "public_url": "https://meet.example.test"},
+        environ={
+            "MEETD_DATABASE_URL": database_url,
+            "MEETD_SECRET_KEY": "test-secret-key",
+            "MEETD_INSTANT_ROOM_TTL_SECONDS": "30",
+            "MEETD_LONG_TERM_MIN_LEAD_SECONDS": "60",
+        },
+    )
+    assert (settings.instant_room_ttl_seconds, settings.long_term_min_lead_seconds) == (30, 60)
+    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    with TestClient(app, base_url="https://meet.example.test") as test_client:
+        yield test_client
+
+
+def test_instant_room_ttl_is_honoured(short_client: TestClient, clock: FakeClock) -> None:
+    caller = support.create_account(short_client, clock)
+    created_at = clock.now_ms()
+    room = create(short_client, caller)
+    assert expires_at_ms(room) == created_at + 30_000
+    clock.advance(29.999)
+    assert sweep(short_client) == []
+    clock.advance(0.001)
+    assert [e.id for e in sweep(short_client)] == [room["id"]]
+
+
+def test_long_term_min_lead_is_honoured(short_client: TestClient, clock: FakeClock) -> None:
+    caller = support.create_account(short_client, clock)
+    body = {"display_name": "lt", "type": "long_term"}
+    response = short_client.post(
+        ROOMS,
+        headers=caller.basic,
+        json={**body, "expires_at": format_timestamp(clock.now_ms() + 60_000)},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": '"expires_at" must be more than 1 minute in the future',
+        "name": "InputValidationError",
+        "status": 400,
+    }
+    room = create(
+        short_client,
+        caller,
+        type="long_term",
+        expires_at=format_timestamp(clock.now_ms() + 60_001),
+    )
+    # The same lead rules an update.
+    update = {"update_details": {"expires_at": format_timestamp(clock.now_ms() + 61_000)}}
+    response = short_client.patch(f"{ROOMS}/{room['id']}", headers=caller.basic, json=update)
+    assert response.status_code == 200, response.text
+    clock.advance(60.999)
+    assert sweep(short_client) == []
+    clock.advance(0.001)
+    assert [e.id for e in sweep(short_client)] == [room["id"]]
