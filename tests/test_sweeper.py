@@ -4,6 +4,7 @@ once per room, instant rooms wait while people are inside, long-term rooms do no
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,39 @@ def test_long_term_min_lead_is_honoured(short_client: TestClient, clock: FakeClo
     assert sweep(short_client) == []
     clock.advance(0.001)
     assert [e.id for e in sweep(short_client)] == [room["id"]]
+
+
+# -- the running sweeper ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sweeping_client(tmp_path: Path, sqlite_url: str, clock: FakeClock) -> Iterator[TestClient]:
+    """An app whose sweeper runs in the background, as ``meetd serve`` starts it."""
+    settings = build_settings(
+        {
+            "data_dir": tmp_path / "data",
+            "database_url": sqlite_url,
+            "public_url": "https://meet.example.test",
+            "secret_key": "test-secret-key",
+        },
+        environ={},
+    )
+    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=True)
+    with TestClient(app, base_url="https://meet.example.test") as test_client:
+        yield test_client
+
+
+def test_the_running_sweeper_expires_rooms_within_a_second(
+    sweeping_client: TestClient, clock: FakeClock
+) -> None:
+    client = sweeping_client
+    caller = support.create_account(client, clock)
+    room = create(client, caller)
+    time.sleep(0.05)
+    assert is_available(client, caller, room["id"]) is True  # not before its time
+    clock.advance(600)
+    deadline = time.monotonic() + 2.5
+    while is_available(client, caller, room["id"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert is_available(client, caller, room["id"]) is False
+    assert expired_metric(client) == 1

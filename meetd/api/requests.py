@@ -26,6 +26,8 @@ async def json_body(request: Request) -> Any:
         return _decode(body)
     except msgspec.DecodeError:
         raise InputValidationError("The request body is not valid JSON") from None
+    except RecursionError:  # msgspec's answer to thousands of nested arrays
+        raise InputValidationError("The request body is nested too deeply") from None
 
 
 def query_int(

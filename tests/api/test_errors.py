@@ -193,3 +193,20 @@ def test_rooms_created_counts_only_rooms_made(client: TestClient, account: Calle
     client.post(ROOMS, json={"display_name": "anonymous"})  # unauthenticated
     client.post("/beta/meetings/rooms", headers=account.bearer(), json={"display_name": "two"})
     assert metric(client.get("/metrics").text, "meetd_rooms_created_total") == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"[" * 100_000, id="deep-array"),
+        pytest.param(b'{"a":' * 50_000, id="deep-object"),
+        pytest.param(b'{"display_name": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", id="deep-field"),
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_deeply_nested_json_is_a_400_not_a_500(
+    client: TestClient, account: Caller, content: bytes, method: str
+) -> None:
+    path = ROOMS if method == "POST" else f"{ROOMS}/{uuid.uuid4()}"
+    response = client.request(method, path, headers=account.basic, content=content)
+    assert_error_body(response, 400, "InputValidationError")
