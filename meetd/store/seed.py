@@ -8,6 +8,7 @@ with meeting codes that stay unique among available rooms.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 import uuid
 
@@ -27,6 +28,9 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
         database.write_blocking(migrations.upgrade)
         now = time.time_ns() // 1_000_000
         options = msgspec.json.encode(DEFAULT_OPTIONS).decode()
+        # Codes run on from a random base: unique among themselves, and far from the random
+        # codes the API draws only by chance (ON CONFLICT below skips a rare clash).
+        base = secrets.randbelow(899_999_999 - count) + 100_000_000
         done = 0
         while done < count:
             size = min(CHUNK, count - done)
@@ -34,23 +38,29 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
                 _insert_chunk,
                 application_id=application_id,
                 start=done,
+                base=base,
                 size=size,
                 now=now,
                 options=options,
             )
             database.write_blocking(chunk)
             done += size
+        database.write_blocking(functools.partial(_recount, application_id=application_id))
         return done
     finally:
         database.close()
 
 
 def _insert_chunk(
-    conn: Connection, *, application_id: str, start: int, size: int, now: int, options: str
+    conn: Connection,
+    *,
+    application_id: str,
+    start: int,
+    base: int,
+    size: int,
+    now: int,
+    options: str,
 ) -> None:
-    # Codes come from a sequence offset by a random base, far from the random codes the API
-    # draws only by chance; ON CONFLICT below skips a rare clash rather than failing.
-    base = int(uuid.uuid4().int % 400_000_000) + 100_000_000
     year = 365 * 24 * 3600 * 1000
     rows = [
         (
@@ -75,6 +85,9 @@ def _insert_chunk(
         " is_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
+
+
+def _recount(conn: Connection, *, application_id: str) -> None:
     conn.execute(
         "UPDATE applications SET room_count ="
         " (SELECT COUNT(*) FROM rooms WHERE application_id = ? AND deleted_at IS NULL)"
