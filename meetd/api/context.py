@@ -30,6 +30,12 @@ class Services:
     auth: Authenticator | None = None
     sweeper: ExpirySweeper | None = None
 
+    @property
+    def db(self) -> Database:
+        """The database, once the app's lifespan has opened it."""
+        assert self.database is not None, "the app's lifespan has not started"
+        return self.database
+
 
 def services(request: Request) -> Services:
     found: Services = request.app.state.services

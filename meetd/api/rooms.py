@@ -61,8 +61,7 @@ async def create_room(request: Request) -> Response:
             new_code=lambda: new_meeting_code(rng),
         )
 
-    assert services.database is not None
-    record = await services.database.write(insert)
+    record = await services.db.write(insert)
     services.metrics.rooms_created.inc()
     if services.sweeper is not None:
         services.sweeper.notice(expires_at)
@@ -72,8 +71,7 @@ async def create_room(request: Request) -> Response:
 async def get_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
-    assert services.database is not None
-    record = await services.database.read(
+    record = await services.db.read(
         lambda c: rooms.get_room(c, principal.application_id, room_id)
     )
     return JSONResponse(room_body(record, services.settings.public_url))
@@ -85,8 +83,7 @@ async def list_rooms(request: Request) -> Response:
     page_size = page_size or DEFAULT_PAGE_SIZE
     start_id = query_int(request, "start_id", minimum=0)
     end_id = query_int(request, "end_id", minimum=0)
-    assert services.database is not None
-    page = await services.database.read(
+    page = await services.db.read(
         lambda c: rooms.list_rooms(
             c, principal.application_id, page_size=page_size, start_id=start_id, end_id=end_id
         )
@@ -124,8 +121,7 @@ async def update_room(request: Request) -> Response:
         change = parse_room_update(body, room.options, now_ms=now, min_lead_seconds=lead)
         return rooms.update_room(conn, room, change)
 
-    assert services.database is not None
-    record = await services.database.write(update)
+    record = await services.db.write(update)
     if services.sweeper is not None:
         services.sweeper.notice(record.expires_at)
     return JSONResponse(room_body(record, services.settings.public_url))
@@ -135,8 +131,7 @@ async def delete_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
     now = services.clock.now_ms()
-    assert services.database is not None
-    await services.database.write(
+    await services.db.write(
         lambda c: rooms.delete_room(c, principal.application_id, room_id, now)
     )
     return no_content()

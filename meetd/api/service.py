@@ -15,8 +15,7 @@ from meetd.store.migrations import applied_versions
 async def healthz(request: Request) -> Response:
     found = services(request)
     try:
-        assert found.database is not None
-        await found.database.read(applied_versions)
+        await found.db.read(applied_versions)
     except Exception:
         body = error_body(503, "ServiceUnavailableError", "The database does not answer")
         return JSONResponse(body, 503)
