@@ -20,7 +20,8 @@ test: $(STAMP)
 	$(BIN)/ruff format --check meetd tests bench
 	$(BIN)/ruff check meetd tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage report
 
 lint: $(STAMP)
 	$(BIN)/ruff format meetd tests bench

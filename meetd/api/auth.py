@@ -26,6 +26,7 @@ MAX_FUTURE_IAT_SECONDS = 60
 # Credentials read from the store are reused this long: a key or secret change made with the
 # CLI reaches running servers within this time.
 CACHE_SECONDS = 5.0
+_UNKNOWN_KEY_HASH = accounts.hash_secret("no account has this key")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,7 +69,10 @@ class Authenticator:
                 self._accounts.clear()
             cached = self._accounts[api_key] = (now, found)
         found = cached[1]
-        if found is None or not accounts.secret_matches(api_secret, found[1]):
+        # An unknown key costs the same hash as a known one, so timing tells keys apart no more
+        # than the answer does.
+        stored = found[1] if found is not None else _UNKNOWN_KEY_HASH
+        if not accounts.secret_matches(api_secret, stored) or found is None:
             raise AuthenticationError("unknown API key or wrong secret")
         account = found[0]
         return Principal(account.default_application_id, account.id)

@@ -71,9 +71,7 @@ async def create_room(request: Request) -> Response:
 async def get_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
-    record = await services.db.read(
-        lambda c: rooms.get_room(c, principal.application_id, room_id)
-    )
+    record = await services.db.read(lambda c: rooms.get_room(c, principal.application_id, room_id))
     return JSONResponse(room_body(record, services.settings.public_url))
 
 
@@ -131,7 +129,5 @@ async def delete_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
     now = services.clock.now_ms()
-    await services.db.write(
-        lambda c: rooms.delete_room(c, principal.application_id, room_id, now)
-    )
+    await services.db.write(lambda c: rooms.delete_room(c, principal.application_id, room_id, now))
     return no_content()
