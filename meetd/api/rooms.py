@@ -14,8 +14,14 @@ from meetd.api.responses import JSONResponse, no_content
 from meetd.domain.lifetime import instant_expires_at
 from meetd.domain.links import sign_host_token
 from meetd.domain.meeting_codes import new_meeting_code
-from meetd.domain.rooms import DEFAULT_OPTIONS, check_updatable, parse_new_room, parse_room_update
-from meetd.errors import NotFoundError
+from meetd.domain.rooms import (
+    DEFAULT_OPTIONS,
+    check_updatable,
+    parse_new_room,
+    parse_room_update,
+    room_not_found,
+)
+from meetd.domain.validation import canonical_uuid
 from meetd.store import rooms
 from meetd.store.database import Connection
 
@@ -26,14 +32,10 @@ MAX_PAGE_SIZE = 100
 def _room_id(request: Request) -> str:
     """The path's room id; anything that is not a UUID names no room."""
     text: str = request.path_params["room_id"]
-    try:
-        return str(uuid.UUID(text)) if len(text) == 36 else _missing(text)
-    except ValueError:
-        return _missing(text)
-
-
-def _missing(room_id: str) -> str:
-    raise NotFoundError(f"The room with id: {room_id} could not be found")
+    room_id = canonical_uuid(text)
+    if room_id is None:
+        raise room_not_found(text)
+    return room_id
 
 
 async def create_room(request: Request) -> Response:

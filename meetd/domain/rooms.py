@@ -7,7 +7,7 @@ from typing import Any
 
 from meetd.domain import validation as check
 from meetd.domain.lifetime import check_long_term_expiry
-from meetd.errors import BadRequestError, InputValidationError
+from meetd.errors import BadRequestError, InputValidationError, NotFoundError
 
 ROOM_TYPES = ("instant", "long_term")
 JOIN_APPROVAL_LEVELS = ("none", "after_owner_only", "explicit_approval")
@@ -156,6 +156,11 @@ def parse_room_update(
     )
 
 
+def room_not_found(room_id: str) -> NotFoundError:
+    """The one answer for a room that does not exist, is deleted, or is another's."""
+    return NotFoundError(f"The room with id: {room_id} could not be found")
+
+
 def check_updatable(room_id: str, room_type: str, is_available: bool) -> None:
     """Only available long-term rooms change after creation (contract §4, Update)."""
     if room_type == "instant":
@@ -194,19 +199,17 @@ def _options(body: dict[str, Any], base: dict[str, Any], prefix: str = "") -> di
             body["join_approval_level"], f"{prefix}join_approval_level", JOIN_APPROVAL_LEVELS
         )
     if "initial_join_options" in body:
-        path = f"{prefix}initial_join_options"
-        given = check.require_object(body["initial_join_options"], path)
-        check.reject_unknown(given, ("microphone_state",), f"{path}.")
-        state = given.get("microphone_state", base["initial_join_options"]["microphone_state"])
-        options["initial_join_options"] = {
-            "microphone_state": check.one_of(state, f"{path}.microphone_state", MICROPHONE_STATES)
-        }
+        options["initial_join_options"] = check.choice_object(
+            body["initial_join_options"],
+            f"{prefix}initial_join_options",
+            "microphone_state",
+            MICROPHONE_STATES,
+            base["initial_join_options"],
+        )
     if "ui_settings" in body:
-        path = f"{prefix}ui_settings"
-        given = check.require_object(body["ui_settings"], path)
-        check.reject_unknown(given, ("language",), f"{path}.")
-        language = given.get("language", base["ui_settings"]["language"])
-        options["ui_settings"] = {"language": check.one_of(language, f"{path}.language", LANGUAGES)}
+        options["ui_settings"] = check.choice_object(
+            body["ui_settings"], f"{prefix}ui_settings", "language", LANGUAGES, base["ui_settings"]
+        )
     if "available_features" in body:
         options["available_features"] = check.flags(
             body["available_features"],

@@ -62,17 +62,32 @@ def one_of(value: Any, path: str, choices: Collection[str]) -> str:
     return value
 
 
+def canonical_uuid(text: str) -> str | None:
+    """``text`` as a lower-case hyphenated UUID, or None when it is not one in that form."""
+    if len(text) != 36:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
 def guid(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise fail(f'"{path}" must be a string')
-    try:
-        return str(uuid.UUID(value)) if len(value) == 36 else _bad_guid(path)
-    except ValueError:
-        return _bad_guid(path)
+    found = canonical_uuid(value)
+    if found is None:
+        raise fail(f'"{path}" must be a valid GUID')
+    return found
 
 
-def _bad_guid(path: str) -> str:
-    raise fail(f'"{path}" must be a valid GUID')
+def choice_object(
+    value: Any, path: str, key: str, choices: Collection[str], base: Mapping[str, str]
+) -> dict[str, str]:
+    """An object of one enumerated key, e.g. ``{"language": "es"}``; left out keeps ``base``."""
+    given = require_object(value, path)
+    reject_unknown(given, (key,), f"{path}.")
+    return {key: one_of(given.get(key, base[key]), f"{path}.{key}", choices)}
 
 
 def timestamp(value: Any, path: str) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from meetd.domain.rooms import NewRoom, RoomUpdate
+from meetd.domain.rooms import NewRoom, RoomUpdate, room_not_found
 from meetd.errors import BadRequestError, NotFoundError
 from meetd.store.database import Connection
 
@@ -176,7 +176,7 @@ def insert_room(
 def get_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
     row = conn.fetchone(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
     if row is None:
-        raise NotFoundError(f"The room with id: {room_id} could not be found")
+        raise room_not_found(room_id)
     return _record(row)
 
 
@@ -240,7 +240,7 @@ def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord
         f"{_SELECT} WHERE r.id = ? AND {_LIVE}{_for_update(conn)}", (room_id, application_id)
     )
     if row is None:
-        raise NotFoundError(f"The room with id: {room_id} could not be found")
+        raise room_not_found(room_id)
     return _record(row)
 
 
@@ -285,7 +285,7 @@ def delete_room(conn: Connection, application_id: str, room_id: str, now_ms: int
         (now_ms, False, now_ms, room_id, application_id),
     )
     if row is None:
-        raise NotFoundError(f"The room with id: {room_id} could not be found")
+        raise room_not_found(room_id)
     conn.execute(
         "UPDATE applications SET room_count = room_count - 1 WHERE id = ?", (application_id,)
     )
