@@ -1,12 +1,14 @@
 """Where queries run: one writer that commits concurrent writes together, and reads that
 never wait for it.
 
-Every request that changes state hands a function to :meth:`Database.write`. A single writer
-thread drains the queue, runs everything queued in *one* transaction — each function inside
-its own savepoint, so a rejected request rolls back alone and writes nothing — commits once,
-and only then resolves the waiting requests. Under load, one commit carries many requests;
-idle, a write costs one thread hop. Reads run on their own connections and see the last
-committed state (SQLite WAL snapshots, PostgreSQL MVCC), so they never queue behind the writer.
+Every request that changes state hands a function to :meth:`Database.write`. The one writer
+of the process takes everything queued since its last commit, runs it in *one* transaction —
+each function inside its own savepoint, so a rejected request rolls back alone and writes
+nothing — commits once, and only then resolves the waiting requests. Under load one commit
+carries many requests. For SQLite the writer runs on the event loop between requests; for
+PostgreSQL it is a thread, so the loop never waits on the network. Reads run on their own
+connections and see the last committed state (SQLite WAL snapshots, PostgreSQL MVCC), so they
+never queue behind the writer.
 
 SQLite reads run inline on the event loop: an indexed lookup takes microseconds, less than a
 thread hop would. PostgreSQL reads run on two reader threads with a connection each, which
@@ -188,7 +190,7 @@ class _Checkpointer(threading.Thread):
         self.conn.raw.close()
 
 
-class _Write:
+class _Job:
     __slots__ = ("fn", "future", "loop")
 
     def __init__(
@@ -209,7 +211,7 @@ class _Batcher:
         self.batches = 0
         self.writes = 0
 
-    def commit(self, batch: list[_Write]) -> None:
+    def commit(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         for attempt in range(_RETRIES):
             result = self._try(batch)
@@ -218,6 +220,8 @@ class _Batcher:
                 break
             if attempt + 1 < _RETRIES and self.backend.is_retryable(result):
                 log.info("write batch retried", extra={"error": str(result)})
+                continue
+            if attempt + 1 < _RETRIES and self._reconnected():
                 continue
             outcomes = [(False, result)] * len(batch)
             break
@@ -234,7 +238,24 @@ class _Batcher:
                 [(item, ok, value) for item, (ok, value) in zip(batch, outcomes, strict=True)]
             )
 
-    def _try(self, batch: list[_Write]) -> list[tuple[bool, Any]] | BaseException:
+    def _lost(self) -> bool:
+        """Whether the PostgreSQL connection died (a database restart, a dropped network)."""
+        raw = self.conn.raw
+        return self.backend.dialect == "postgresql" and bool(raw.closed or raw.broken)
+
+    def _reconnected(self) -> bool:
+        """After a lost connection, a new one: True when made."""
+        if not self._lost():
+            return False
+        log.warning("writer connection lost; reconnecting")
+        try:
+            self.conn = self.backend.connect_writer()
+        except Exception:
+            log.exception("reconnecting the writer failed")
+            return False
+        return True
+
+    def _try(self, batch: list[_Job]) -> list[tuple[bool, Any]] | BaseException:
         conn, backend = self.conn, self.backend
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -253,7 +274,7 @@ class _Batcher:
             backend.commit(conn)
         except Exception as error:
             backend.rollback(conn)
-            if len(batch) == 1 and not backend.is_retryable(error):
+            if len(batch) == 1 and not backend.is_retryable(error) and not self._lost():
                 return [(False, error)]
             return error
         return outcomes
@@ -271,10 +292,10 @@ class _ThreadWriter(threading.Thread):
 
     def __init__(self, backend: _Backend) -> None:
         super().__init__(name="meetd-writer", daemon=True)
-        self.queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.batcher = _Batcher(backend, backend.connect_writer())
 
-    def submit(self, item: _Write) -> None:
+    def submit(self, item: _Job) -> None:
         self.queue.put(item)
 
     def run(self) -> None:
@@ -310,7 +331,7 @@ class _ThreadReaders:
     read, which is what a thread pool would cost."""
 
     def __init__(self, backend: _PostgresBackend, count: int) -> None:
-        self.queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.threads = [
             threading.Thread(target=self._run, args=(backend,), name=f"meetd-read-{n}", daemon=True)
             for n in range(count)
@@ -318,7 +339,7 @@ class _ThreadReaders:
         for thread in self.threads:
             thread.start()
 
-    def submit(self, item: _Write) -> None:
+    def submit(self, item: _Job) -> None:
         self.queue.put(item)
 
     def _run(self, backend: _PostgresBackend) -> None:
@@ -341,15 +362,21 @@ class _ThreadReaders:
                         self.queue.put(None)  # leave the stop signal for this thread's next turn
                         break
                     batch.append(item)
-                outcomes: list[tuple[_Write, bool, Any]] = []
+                outcomes: list[tuple[_Job, bool, Any]] = []
                 for item in batch:
                     try:
                         outcomes.append((item, True, item.fn(conn)))
                     except Exception as error:
-                        if raw.closed or raw.broken:
+                        if not (raw.closed or raw.broken):
+                            outcomes.append((item, False, error))
+                            continue
+                        # The server restarted or the network dropped: once more, afresh.
+                        try:
                             raw = psycopg.connect(backend.url, autocommit=True)
                             conn = Connection(raw, "postgresql")
-                        outcomes.append((item, False, error))
+                            outcomes.append((item, True, item.fn(conn)))
+                        except Exception as again:
+                            outcomes.append((item, False, again))
                 _settle_batch(outcomes)
         finally:
             raw.close()
@@ -361,7 +388,7 @@ class _ThreadReaders:
             thread.join(timeout=10)
 
 
-def _settle_batch(outcomes: list[tuple[_Write, bool, Any]]) -> None:
+def _settle_batch(outcomes: list[tuple[_Job, bool, Any]]) -> None:
     by_loop: dict[Any, list[tuple[Any, bool, Any]]] = {}
     for item, ok, value in outcomes:
         if item.loop is None:
@@ -385,11 +412,11 @@ class _LoopWriter:
 
     def __init__(self, backend: _Backend) -> None:
         self.batcher = _Batcher(backend, backend.connect_writer(), on_loop=True)
-        self.pending: list[_Write] = []
+        self.pending: list[_Job] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
 
-    def submit(self, item: _Write) -> None:
+    def submit(self, item: _Job) -> None:
         if item.loop is None:
             if self.loop is not None and self.loop.is_running() and not _on_loop(self.loop):
                 # Another thread (a test, a tool) writes while the server runs: go through
@@ -402,7 +429,7 @@ class _LoopWriter:
         self.loop = item.loop
         self._queue(item)
 
-    def _queue(self, item: _Write) -> None:
+    def _queue(self, item: _Job) -> None:
         self.pending.append(item)
         if len(self.pending) == 1:
             assert self.loop is not None
@@ -418,7 +445,7 @@ class _LoopWriter:
         self.batcher.conn.raw.close()
 
 
-def _resolve(item: _Write, ok: bool, value: Any) -> None:
+def _resolve(item: _Job, ok: bool, value: Any) -> None:
     if item.loop is None:  # a blocking caller waits on a concurrent.futures.Future
         if ok:
             item.future.set_result(value)
@@ -492,7 +519,7 @@ class Database:
         assert self._writer is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._writer.submit(_Write(fn, future, loop))
+        self._writer.submit(_Job(fn, future, loop))
         return await future
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -502,7 +529,7 @@ class Database:
         assert self._readers is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._readers.submit(_Write(fn, future, loop))
+        self._readers.submit(_Job(fn, future, loop))
         return await future
 
     def write_blocking(self, fn: Callable[[Connection], T]) -> T:
@@ -511,7 +538,7 @@ class Database:
 
         assert self._writer is not None, "Database.start() was not called"
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._writer.submit(_Write(fn, future, None))
+        self._writer.submit(_Job(fn, future, None))
         return future.result()
 
     def read_blocking(self, fn: Callable[[Connection], T]) -> T:
@@ -521,7 +548,7 @@ class Database:
 
         assert self._readers is not None, "Database.start() was not called"
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._readers.submit(_Write(fn, future, None))
+        self._readers.submit(_Job(fn, future, None))
         return future.result()
 
 

@@ -1,0 +1,41 @@
+"""A PostgreSQL restart or a dropped connection costs no request: reads and writes retry once
+on a fresh connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+
+from meetd.store import migrations
+from meetd.store.database import open_database
+from tests import support
+
+
+def test_reads_and_writes_survive_their_connections_being_killed() -> None:
+    with support.postgres_schema() as url:
+        name = f"meetd-test-{uuid.uuid4().hex[:8]}"
+        database = open_database(f"{url}&application_name={name}")
+        try:
+            database.write_blocking(migrations.upgrade)
+            database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+
+            async def round_trip(body: str) -> list[str]:
+                await database.write(
+                    lambda c: c.execute("INSERT INTO notes (body) VALUES (?)", (body,))
+                )
+                rows = await database.read(lambda c: c.fetchall("SELECT body FROM notes"))
+                return sorted(row[0] for row in rows)
+
+            assert asyncio.run(round_trip("before")) == ["before"]
+            with psycopg.connect(support.POSTGRES_URL, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (name,),
+                ).fetchall()
+            assert len(killed) >= 2  # the writer's and at least one reader's
+            assert asyncio.run(round_trip("after")) == ["after", "before"]
+        finally:
+            database.close()
