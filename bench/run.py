@@ -417,12 +417,23 @@ def create_room_id(base: str, auth: str) -> str:
 # Orchestration
 
 
+# The uvicorn event loop and HTTP parser, the same for hello and meetd: "standard" is what
+# `uvicorn[standard]` (and meetd) run — uvloop and httptools, C code; "pure" is what a plain
+# `pip install uvicorn` runs — asyncio and h11, pure Python.
+STACKS = {"standard": [], "pure": ["--loop", "asyncio", "--http", "h11"]}
+
+
+def stack_flags(stack: str) -> list[str]:
+    return list(STACKS[stack])
+
+
 def build_scenarios(args: argparse.Namespace, procs: Processes, workdir: Path) -> list[Scenario]:
     env = child_env()
     hello_port = free_port()
     hello_log = workdir / "hello.log"
     hello_argv = [sys.executable, "-m", "uvicorn", "bench.hello:app", "--port", str(hello_port)]
     hello_argv += ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+    hello_argv += stack_flags(args.stack)
     hello_proc = procs.start("hello", hello_argv, hello_log, env)
     hello = f"http://127.0.0.1:{hello_port}"
     wait_for_http(f"{hello}/", hello_proc, hello_log, args.startup_timeout)
@@ -477,7 +488,7 @@ def build_scenarios(args: argparse.Namespace, procs: Processes, workdir: Path) -
     meetd_port = free_port()
     meetd_log = workdir / "meetd.log"
     serve_argv = [*meetd_command(), "serve", "--host", "127.0.0.1", "--port", str(meetd_port)]
-    serve_argv += storage_flags(data_dir, args.database_url)
+    serve_argv += storage_flags(data_dir, args.database_url) + stack_flags(args.stack)
     meetd_proc = procs.start("meetd", serve_argv, meetd_log, env)
     meetd = f"http://127.0.0.1:{meetd_port}"
     wait_for_http(f"{meetd}/healthz", meetd_proc, meetd_log, args.startup_timeout)
@@ -611,6 +622,7 @@ def summarize(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, 
             "warmup_s": args.warmup,
             "small_rooms": args.small_rooms,
             "big_rooms": args.big_rooms,
+            "stack": args.stack,
             "database": "postgresql"
             if args.database_url and args.database_url.startswith("postgres")
             else ("custom" if args.database_url else "sqlite"),
@@ -627,7 +639,7 @@ def print_table(summary: dict[str, Any]) -> None:
     print(
         f"\nmeetd benchmark: {cfg['rounds']} round(s) x {cfg['duration_s']:g}s, "
         f"{cfg['connections']} connections, {cfg['threads']} wrk threads, "
-        f"database={cfg['database']}, {cfg['cpus']} CPUs"
+        f"database={cfg['database']}, uvicorn stack={cfg['stack']}, {cfg['cpus']} CPUs"
         + ("  [--only-hello: all scenarios hit the hello app]" if cfg["only_hello"] else "")
     )
     header = f"{'scenario':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9}  errors"
@@ -682,6 +694,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--small-rooms", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-list", action="store_true", help="skip seeding and both list scenarios"
+    )
+    parser.add_argument(
+        "--stack",
+        choices=sorted(STACKS),
+        default="standard",
+        help="uvicorn loop and HTTP parser for both servers: standard = uvloop + httptools "
+        "(default), pure = asyncio + h11",
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     parser.add_argument("--wrk", default="wrk", help="wrk executable")

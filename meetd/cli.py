@@ -94,6 +94,20 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["json", "text"]))
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(
+    "--loop",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    help="Event loop (auto: uvloop when installed).",
+)
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "h11", "httptools"]),
+    default="auto",
+    show_default=True,
+    help="HTTP/1.1 parser (auto: httptools when installed).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -101,7 +115,7 @@ def main() -> None:
 )
 @store_options
 @reports_errors
-def serve(access_log: bool, as_json: bool, **flags: Any) -> None:
+def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -> None:
     """Run the API: migrate the database, create the first account if there is none, serve."""
     import uvicorn
 
@@ -122,6 +136,8 @@ def serve(access_log: bool, as_json: bool, **flags: Any) -> None:
         "port": settings.port,
         "log_config": logging_config(settings.log_level, settings.log_format),
         "access_log": access_log,
+        "loop": loop,
+        "http": http,
         "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
         "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
         "server_header": False,
