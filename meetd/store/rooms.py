@@ -218,20 +218,25 @@ def list_rooms(
         )
     rooms = [_record(row) for row in rows]
 
+    # Whether rooms lie before and after the page, and the total: one round trip.
     low = rooms[0].serial if rooms else start_id
     high = rooms[-1].serial if rooms else (end_id - 1 if end_id is not None else None)
-    has_prev = low is not None and _exists(conn, f"{where} AND r.serial < ?", [*params, low])
-    has_next = high is not None and _exists(conn, f"{where} AND r.serial > ?", [*params, high])
+    parts: list[str] = []
+    values: list[Any] = []
+    for bound, operator in ((low, "<"), (high, ">")):
+        if bound is None:
+            parts.append("0 = 1")
+        else:
+            parts.append(f"EXISTS (SELECT 1 FROM rooms r WHERE {where} AND r.serial {operator} ?)")
+            values += [*params, bound]
     if theme_id is None:
-        total = conn.fetchone("SELECT room_count FROM applications WHERE id = ?", (application_id,))
-        total_items = int(total[0]) if total else 0
+        parts.append("(SELECT room_count FROM applications WHERE id = ?)")
+        values.append(application_id)
     else:
-        total_items = int(conn.fetchone(f"SELECT COUNT(*) FROM rooms r WHERE {where}", params)[0])
-    return RoomPage(rooms, total_items, has_prev, has_next)
-
-
-def _exists(conn: Connection, where: str, params: list[Any]) -> bool:
-    return conn.fetchone(f"SELECT 1 FROM rooms r WHERE {where} LIMIT 1", params) is not None
+        parts.append(f"(SELECT COUNT(*) FROM rooms r WHERE {where})")
+        values += params
+    has_prev, has_next, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
+    return RoomPage(rooms, int(total or 0), bool(has_prev), bool(has_next))
 
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
