@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import queue
 import sqlite3
@@ -201,42 +202,66 @@ class _Job:
         self.loop = loop
 
 
-class _Batcher:
-    """Commits a batch of writes in one transaction, each in its own savepoint."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failed:
+    """In a batch without savepoints, the write at ``index`` raised ``error``; the
+    transaction was rolled back."""
 
-    def __init__(self, backend: _Backend, conn: Connection, *, on_loop: bool = False) -> None:
+    index: int
+    error: Exception
+
+
+class _Batcher:
+    """Commits a batch of writes in one transaction, so that a failing write fails alone.
+
+    With ``savepoints`` (SQLite, where they cost microseconds) each write runs in its own
+    savepoint and a failure rolls back just that one. Without (PostgreSQL, where each
+    savepoint costs two round trips, as much as a room's insert), a failure rolls back the
+    transaction, and the batch runs again without the failed write — rare, since requests are
+    validated before they reach the writer.
+    """
+
+    def __init__(
+        self, backend: _Backend, conn: Connection, *, on_loop: bool = False, savepoints: bool
+    ) -> None:
         self.backend = backend
         self.conn = conn
         self.on_loop = on_loop  # commits run on the waiters' own event loop
+        self.savepoints = savepoints
         self.batches = 0
         self.writes = 0
 
     def commit(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        for attempt in range(_RETRIES):
-            result = self._try(batch)
-            if not isinstance(result, BaseException):
-                outcomes = result
+        settled: list[tuple[_Job, bool, Any]] = []
+        pending = batch
+        attempts = 0
+        while pending:
+            result = self._try(pending)
+            if isinstance(result, _Failed):
+                settled.append((pending[result.index], False, result.error))
+                pending = pending[: result.index] + pending[result.index + 1 :]
+                continue
+            if isinstance(result, BaseException):
+                attempts += 1
+                if attempts < _RETRIES and self.backend.is_retryable(result):
+                    log.info("write batch retried", extra={"error": str(result)})
+                    continue
+                if attempts < _RETRIES and self._reconnected():
+                    continue
+                settled += [(job, False, result) for job in pending]
                 break
-            if attempt + 1 < _RETRIES and self.backend.is_retryable(result):
-                log.info("write batch retried", extra={"error": str(result)})
-                continue
-            if attempt + 1 < _RETRIES and self._reconnected():
-                continue
-            outcomes = [(False, result)] * len(batch)
+            settled += [(job, ok, value) for job, (ok, value) in zip(pending, result, strict=True)]
             break
         self.batches += 1
         self.writes += len(batch)
         if self.on_loop:
-            for item, (ok, value) in zip(batch, outcomes, strict=True):
+            for item, ok, value in settled:
                 if item.loop is not None:
                     _settle(item.future, ok, value)
                 else:
                     _resolve(item, ok, value)
         else:
-            _settle_batch(
-                [(item, ok, value) for item, (ok, value) in zip(batch, outcomes, strict=True)]
-            )
+            _settle_batch(settled)
 
     def _lost(self) -> bool:
         """Whether the PostgreSQL connection died (a database restart, a dropped network)."""
@@ -255,14 +280,23 @@ class _Batcher:
             return False
         return True
 
-    def _try(self, batch: list[_Job]) -> list[tuple[bool, Any]] | BaseException:
+    def _try(self, batch: list[_Job]) -> list[tuple[bool, Any]] | _Failed | BaseException:
         conn, backend = self.conn, self.backend
         outcomes: list[tuple[bool, Any]] = []
         try:
             backend.begin_write(conn)
-            for item in batch:
+            for index, item in enumerate(batch):
                 if len(batch) == 1:
                     outcomes.append((True, item.fn(conn)))
+                    continue
+                if not self.savepoints:
+                    try:
+                        outcomes.append((True, item.fn(conn)))
+                    except Exception as error:
+                        if backend.is_retryable(error) or self._lost():
+                            raise
+                        backend.rollback(conn)
+                        return _Failed(index, error)
                     continue
                 try:
                     with conn.savepoint():
@@ -293,7 +327,7 @@ class _ThreadWriter(threading.Thread):
     def __init__(self, backend: _Backend) -> None:
         super().__init__(name="meetd-writer", daemon=True)
         self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.batcher = _Batcher(backend, backend.connect_writer())
+        self.batcher = _Batcher(backend, backend.connect_writer(), savepoints=False)
 
     def submit(self, item: _Job) -> None:
         self.queue.put(item)
@@ -411,7 +445,7 @@ class _LoopWriter:
     hand-offs), so the loop does it between requests."""
 
     def __init__(self, backend: _Backend) -> None:
-        self.batcher = _Batcher(backend, backend.connect_writer(), on_loop=True)
+        self.batcher = _Batcher(backend, backend.connect_writer(), on_loop=True, savepoints=True)
         self.pending: list[_Job] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
