@@ -1,0 +1,166 @@
+"""What differs between SQLite and PostgreSQL: connections that take ``?`` placeholders,
+how a write transaction begins, which failures are worth a retry, and SQLite's checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+Params = Sequence[Any]
+
+log = logging.getLogger("meetd.store")
+
+
+class Connection:
+    """A DB-API connection that takes ``?`` placeholders on every backend."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self._translated: dict[str, str] = {}
+
+    def execute(self, sql: str, params: Params = ()) -> Any:
+        if self.dialect == "postgresql":
+            pg_sql = self._translated.get(sql)
+            if pg_sql is None:
+                pg_sql = self._translated[sql] = sql.replace("?", "%s")
+            return self.raw.execute(pg_sql, params)
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        if self.dialect == "postgresql":
+            with self.raw.cursor() as cursor:
+                cursor.executemany(sql.replace("?", "%s"), rows)
+        else:
+            self.raw.executemany(sql, rows)
+
+    def fetchone(self, sql: str, params: Params = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+    @contextlib.contextmanager
+    def savepoint(self, name: str = "request") -> Iterator[None]:
+        """Run a block that rolls back alone when it raises."""
+        self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+
+class Backend:
+    """What differs between SQLite and PostgreSQL: how connections open and transactions run."""
+
+    dialect: str
+
+    def connect_writer(self) -> Connection:
+        raise NotImplementedError
+
+    def begin_write(self, conn: Connection) -> None:
+        raise NotImplementedError
+
+    def commit(self, conn: Connection) -> None:
+        conn.raw.commit() if self.dialect == "postgresql" else conn.execute("COMMIT")
+
+    def rollback(self, conn: Connection) -> None:
+        with contextlib.suppress(Exception):
+            conn.raw.rollback() if self.dialect == "postgresql" else conn.execute("ROLLBACK")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        raise NotImplementedError
+
+
+class SQLiteBackend(Backend):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def connect(self) -> Connection:
+        raw = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        raw.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a crash of meetd; only a power cut can lose
+        # the last commits. FULL would fsync every commit (see docs/architecture.md).
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute("PRAGMA foreign_keys=ON")
+        # SQLite's default page cache is 2 MB; with a million rooms the indexes a write touches
+        # no longer fit, and every insert would fault pages in from the OS.
+        raw.execute("PRAGMA cache_size=-65536")  # 64 MiB per connection
+        raw.execute("PRAGMA mmap_size=268435456")
+        return Connection(raw, self.dialect)
+
+    def connect_writer(self) -> Connection:
+        conn = self.connect()
+        # The writer runs on the event loop: checkpoints (which fsync) must not run there.
+        # A Checkpointer thread does them instead.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+class PostgresBackend(Backend):
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connect_writer(self) -> Connection:
+        import psycopg
+
+        return Connection(psycopg.connect(self.url, autocommit=False), self.dialect)
+
+    def begin_write(self, conn: Connection) -> None:
+        pass  # psycopg opens a transaction with the first statement
+
+    def is_retryable(self, error: BaseException) -> bool:
+        import psycopg.errors
+
+        return isinstance(
+            error, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+        )
+
+
+class Checkpointer(threading.Thread):
+    """Copies the SQLite WAL back into the database file off the event loop.
+
+    PASSIVE checkpoints never block the writer or readers; the WAL is truncated on close.
+    """
+
+    INTERVAL_SECONDS = 0.5
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        super().__init__(name="meetd-checkpoint", daemon=True)
+        self.conn = backend.connect()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.INTERVAL_SECONDS):
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.raw.close()
