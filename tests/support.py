@@ -20,6 +20,27 @@ from starlette.testclient import TestClient
 from meetd.clock import FakeClock
 from meetd.store import accounts
 
+# A room's fields in the order Vonage sent them (contract §4, The Room object); callback_urls
+# follows only when one is set.
+ROOM_FIELDS = (
+    "id",
+    "display_name",
+    "metadata",
+    "type",
+    "expires_at",
+    "recording_options",
+    "meeting_code",
+    "_links",
+    "created_at",
+    "is_available",
+    "expire_after_use",
+    "theme_id",
+    "initial_join_options",
+    "join_approval_level",
+    "ui_settings",
+    "available_features",
+)
+
 POSTGRES_URL = os.environ.get("MEETD_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REQUIRED = {part.strip() for part in os.environ.get("MEETD_REQUIRE", "").split(",") if part}
 

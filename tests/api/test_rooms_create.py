@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp, parse_timestamp
-from tests.support import Caller
+from tests.support import ROOM_FIELDS, Caller
 
 ROOMS = "/v1/meetings/rooms"
 
@@ -38,24 +38,7 @@ def test_instant_room_has_every_field_with_its_default(
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/json"
     room = response.json()
-    assert list(room) == [
-        "id",
-        "display_name",
-        "metadata",
-        "type",
-        "expires_at",
-        "recording_options",
-        "meeting_code",
-        "_links",
-        "created_at",
-        "is_available",
-        "expire_after_use",
-        "theme_id",
-        "initial_join_options",
-        "join_approval_level",
-        "ui_settings",
-        "available_features",
-    ]
+    assert list(room) == list(ROOM_FIELDS)
     assert uuid.UUID(room["id"]).version == 4
     assert room["display_name"] == "New Meeting Room"
     assert room["metadata"] is None

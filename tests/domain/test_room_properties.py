@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meetd.domain.rooms import (
+    CREATE_FIELDS,
     DEFAULT_OPTIONS,
     FEATURE_DEFAULTS,
     JOIN_APPROVAL_LEVELS,
@@ -29,23 +30,7 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-field_names = st.sampled_from(
-    [
-        "display_name",
-        "metadata",
-        "type",
-        "expires_at",
-        "expire_after_use",
-        "recording_options",
-        "theme_id",
-        "join_approval_level",
-        "initial_join_options",
-        "callback_urls",
-        "available_features",
-        "ui_settings",
-        "other",
-    ]
-)
+field_names = st.sampled_from([*CREATE_FIELDS, "other"])
 
 
 @settings(max_examples=300)

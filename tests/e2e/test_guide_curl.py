@@ -18,28 +18,12 @@ from typing import Any
 
 import pytest
 
+from tests import support
 from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e
 
-ROOM_FIELDS = {
-    "id",
-    "display_name",
-    "metadata",
-    "type",
-    "expires_at",
-    "recording_options",
-    "meeting_code",
-    "_links",
-    "created_at",
-    "is_available",
-    "expire_after_use",
-    "theme_id",
-    "initial_join_options",
-    "join_approval_level",
-    "ui_settings",
-    "available_features",
-}
+ROOM_FIELDS = set(support.ROOM_FIELDS)
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
