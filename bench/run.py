@@ -7,7 +7,8 @@ Run from the repository root with the project's venv python::
     python -m bench.run --database-url postgresql://localhost/meetd_bench
     python -m bench.run --json > bench.json
 
-Only the standard library is imported here, plus `meetd.store.seed` for bulk-seeding rooms.
+Only the standard library is imported here (and in bench/wrk.py, bench/report.py), plus
+`meetd.store.seed` for bulk-seeding rooms.
 Everything runs on loopback; wrk shares the CPU with the servers, so absolute numbers are only
 comparable between runs on the same machine. That is why every figure is also reported as a
 ratio to the hello baseline measured in the same run, interleaved round by round.
@@ -23,11 +24,9 @@ import contextlib
 import inspect
 import json
 import os
-import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,14 +34,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.report import print_table, summarize
+from bench.wrk import BenchError, Scenario, http_request, run_wrk
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API = "/v1/meetings"
 PAGE_SIZE = 20
-P99_LIMIT_MS = 20.0
 
 # Environment variables that would make meetd act on other state than the harness seeds.
 _MEETD_ENV_OVERRIDES = (
@@ -52,10 +52,6 @@ _MEETD_ENV_OVERRIDES = (
     "MEETD_PORT",
     "MEETD_PUBLIC_URL",
 )
-
-
-class BenchError(Exception):
-    """A setup step failed; the message says which and why."""
 
 
 def log(message: str) -> None:
@@ -146,148 +142,9 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeo
 # HTTP (stdlib only; used for set-up and pre-flight checks, never for measuring)
 
 
-def http_request(
-    method: str,
-    url: str,
-    *,
-    headers: dict[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float = 10,
-) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        return 0, str(exc).encode()
-
-
 def basic_auth(api_key: str, api_secret: str) -> str:
     token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
     return f"Basic {token}"
-
-
-# --------------------------------------------------------------------------------------------
-# Scenarios and wrk
-
-
-@dataclass
-class Scenario:
-    name: str
-    description: str
-    url: str  # full URL including path and query
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str | None = None
-    runs: list[WrkResult] = field(default_factory=list)
-
-    def lua(self) -> str:
-        lines = [f"wrk.method = {lua_string(self.method)}"]
-        parsed = urllib.parse.urlsplit(self.url)
-        path = parsed.path or "/"
-        if parsed.query:
-            path += "?" + parsed.query
-        lines.append(f"wrk.path = {lua_string(path)}")
-        if self.body is not None:
-            lines.append(f"wrk.body = {lua_string(self.body)}")
-        for name, value in self.headers.items():
-            lines.append(f"wrk.headers[{lua_string(name)}] = {lua_string(value)}")
-        return "\n".join(lines) + "\n"
-
-    def preflight(self) -> tuple[int, bytes]:
-        body = self.body.encode() if self.body is not None else None
-        return http_request(self.method, self.url, headers=self.headers, body=body)
-
-
-def lua_string(value: str) -> str:
-    # Lua's \ddd escape is decimal; quotes and backslashes get their usual escapes.
-    escaped = "".join(
-        "\\" + ch if ch in '"\\' else ch if ch.isprintable() else f"\\{ord(ch):03d}" for ch in value
-    )
-    return f'"{escaped}"'
-
-
-@dataclass
-class WrkResult:
-    requests_per_sec: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int  # wrk counts status >= 400 here ("Non-2xx or 3xx responses")
-    socket_errors: dict[str, int]
-
-    @property
-    def error_count(self) -> int:
-        return self.non_2xx + sum(self.socket_errors.values())
-
-
-_TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-_TIME_RE = re.compile(r"^([0-9]*\.?[0-9]+)(us|ms|s|m|h)$")
-
-
-def parse_time_ms(text: str) -> float:
-    """wrk prints latencies as e.g. `767.00us`, `1.72ms`, `2.01s` (and `m`/`h` beyond that)."""
-    match = _TIME_RE.match(text.strip())
-    if not match:
-        raise ValueError(f"unrecognised wrk time {text!r}")
-    return float(match.group(1)) * _TIME_UNITS_MS[match.group(2)]
-
-
-def parse_wrk_output(output: str) -> WrkResult:
-    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
-    p50 = re.search(r"^\s+50(?:\.000)?%\s+(\S+)", output, re.M)
-    p99 = re.search(r"^\s+99(?:\.000)?%\s+(\S+)", output, re.M)
-    total = re.search(r"^\s*(\d+) requests in ", output, re.M)
-    if not (rps and p50 and p99 and total):
-        raise BenchError(f"could not parse wrk output (was --latency passed?):\n{output}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sock = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    socket_errors = (
-        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()), strict=True))
-        if sock
-        else {}
-    )
-    return WrkResult(
-        requests_per_sec=float(rps.group(1)),
-        p50_ms=parse_time_ms(p50.group(1)),
-        p99_ms=parse_time_ms(p99.group(1)),
-        requests=int(total.group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors={k: v for k, v in socket_errors.items() if v},
-    )
-
-
-def run_wrk(
-    wrk: str, scenario: Scenario, script: Path, args: argparse.Namespace, duration: float
-) -> WrkResult:
-    argv = [
-        wrk,
-        f"--threads={args.threads}",
-        f"--connections={args.connections}",
-        f"--duration={max(1, round(duration))}s",
-        "--latency",
-        f"--script={script}",
-        scenario.url,
-    ]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        output, _ = proc.communicate(timeout=duration + 60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = output.decode(errors="replace")
-    if proc.returncode != 0:
-        raise BenchError(f"wrk exited with status {proc.returncode}:\n{text}")
-    return parse_wrk_output(text)
-
-
-# --------------------------------------------------------------------------------------------
-# meetd set-up
 
 
 def meetd_command() -> list[str]:
@@ -561,107 +418,6 @@ def measure(args: argparse.Namespace, scenarios: list[Scenario], workdir: Path) 
                 f"{result.requests_per_sec:>10.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
                 f"p99 {result.p99_ms:7.2f} ms{errors}"
             )
-
-
-# --------------------------------------------------------------------------------------------
-# Report
-
-
-def summarize(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, Any]:
-    rows: dict[str, dict[str, Any]] = {}
-    for s in scenarios:
-        rows[s.name] = {
-            "description": s.description,
-            "median_rps": statistics.median(r.requests_per_sec for r in s.runs),
-            "median_p50_ms": statistics.median(r.p50_ms for r in s.runs),
-            "median_p99_ms": statistics.median(r.p99_ms for r in s.runs),
-            "non_2xx": sum(r.non_2xx for r in s.runs),
-            "socket_errors": sum(sum(r.socket_errors.values()) for r in s.runs),
-            "runs": [vars(r) for r in s.runs],
-        }
-    hello_rps = rows["hello"]["median_rps"]
-    for row in rows.values():
-        row["ratio_vs_hello"] = row["median_rps"] / hello_rps if hello_rps else None
-
-    targets: list[dict[str, Any]] = []
-
-    def target(name: str, value: float | None, goal: str, ok: bool | None, scenario: str) -> None:
-        errors = (
-            rows[scenario]["non_2xx"] + rows[scenario]["socket_errors"] if (scenario in rows) else 0
-        )
-        result = "N/A" if ok is None else ("PASS" if ok and not errors else "MISS")
-        targets.append(
-            {"target": name, "value": value, "goal": goal, "result": result, "errors": errors}
-        )
-
-    if "create" in rows:
-        ratio = rows["create"]["ratio_vs_hello"]
-        target("create req/s vs hello", ratio, ">= 0.25", ratio >= 0.25, "create")
-    if "get" in rows:
-        ratio = rows["get"]["ratio_vs_hello"]
-        target("GET room req/s vs hello", ratio, ">= 0.40", ratio >= 0.40, "get")
-    for name in ("create", "get", "list_1k", "list_big"):
-        if name in rows:
-            p99 = rows[name]["median_p99_ms"]
-            target(f"{name} p99 (ms)", p99, f"< {P99_LIMIT_MS:g}", p99 < P99_LIMIT_MS, name)
-    if "list_1k" in rows and "list_big" in rows:
-        ratio = rows["list_big"]["median_rps"] / rows["list_1k"]["median_rps"]
-        target(
-            f"list({args.big_rooms:,}) / list({args.small_rooms:,}) req/s",
-            ratio,
-            "0.80..1.20",
-            0.8 <= ratio <= 1.2,
-            "list_big",
-        )
-    return {
-        "config": {
-            "rounds": args.rounds,
-            "duration_s": args.duration,
-            "connections": args.connections,
-            "threads": args.threads,
-            "warmup_s": args.warmup,
-            "small_rooms": args.small_rooms,
-            "big_rooms": args.big_rooms,
-            "stack": args.stack,
-            "database": "postgresql"
-            if args.database_url and args.database_url.startswith("postgres")
-            else ("custom" if args.database_url else "sqlite"),
-            "only_hello": args.only_hello,
-            "cpus": os.cpu_count(),
-        },
-        "scenarios": rows,
-        "targets": targets,
-    }
-
-
-def print_table(summary: dict[str, Any]) -> None:
-    cfg = summary["config"]
-    print(
-        f"\nmeetd benchmark: {cfg['rounds']} round(s) x {cfg['duration_s']:g}s, "
-        f"{cfg['connections']} connections, {cfg['threads']} wrk threads, "
-        f"database={cfg['database']}, uvicorn stack={cfg['stack']}, {cfg['cpus']} CPUs"
-        + ("  [--only-hello: all scenarios hit the hello app]" if cfg["only_hello"] else "")
-    )
-    header = f"{'scenario':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9}  errors"
-    print(header)
-    print("-" * len(header))
-    for name, row in summary["scenarios"].items():
-        errors = row["non_2xx"] + row["socket_errors"]
-        err_text = "0" if not errors else f"{row['non_2xx']} non-2xx, {row['socket_errors']} socket"
-        print(
-            f"{name:<10} {row['median_rps']:>10.1f} {row['median_p50_ms']:>8.2f} "
-            f"{row['median_p99_ms']:>8.2f} {row['ratio_vs_hello']:>8.1%}  {err_text}"
-        )
-    print("\ntargets")
-    for t in summary["targets"]:
-        value = "-" if t["value"] is None else f"{t['value']:.3g}"
-        note = f"  ({t['errors']} failed requests)" if t["errors"] else ""
-        print(f"  {t['result']:<4}  {t['target']:<36} {value:>8}  goal {t['goal']}{note}")
-    if any(row["non_2xx"] or row["socket_errors"] for row in summary["scenarios"].values()):
-        print(
-            "\nWARNING: some requests failed (non-2xx or socket errors); "
-            "those scenarios are marked MISS."
-        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
