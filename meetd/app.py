@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from meetd.api.asgi import MeetdASGI, Router
 from meetd.api.auth import Authenticator
 from meetd.api.context import Services
+from meetd.api.representations import RoomBodies
 from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
 from meetd.metrics import Metrics
@@ -38,6 +39,7 @@ def create_app(
         metrics=metrics,
         signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),
+        room_bodies=RoomBodies(settings.public_url),
     )
 
     @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from meetd.settings import Settings
 from meetd.store.database import Database
 
 if TYPE_CHECKING:
+    from meetd.api.representations import RoomBodies
     from meetd.metrics import Metrics
     from meetd.sweeper import ExpirySweeper
 
@@ -26,6 +27,7 @@ class Services:
     metrics: Metrics
     signing_key: bytes
     key_id: str
+    room_bodies: RoomBodies
     database: Database | None = None
     auth: Authenticator | None = None
     sweeper: ExpirySweeper | None = None

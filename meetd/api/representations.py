@@ -5,9 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from meetd.domain import links
 from meetd.domain.timestamps import format_timestamp
-from meetd.store.rooms import RoomPage, RoomRecord
+from meetd.store.rooms import RoomPage, RoomRecord, RoomRow, room_record
+
+_encode = msgspec.json.encode
+
+
+class RoomBodies:
+    """Encoded room bodies, remembered by the row they were made from.
+
+    A room's body is a pure function of its row (every column the store selects, the theme's
+    short URL included) and of the public URL, which is fixed for the app. So a row equal to
+    one seen before gets the same bytes back, whichever process changed the room in between:
+    nothing needs invalidating. Reads of rooms and list pages skip decoding the options and
+    building and encoding the body, which is most of their Python work.
+    """
+
+    def __init__(self, public_url: str, capacity: int = 10_000) -> None:
+        self.public_url = public_url
+        self.capacity = capacity
+        self._bodies: dict[RoomRow, bytes] = {}
+
+    def encoded(self, row: RoomRow) -> bytes:
+        body = self._bodies.get(row)
+        if body is None:
+            if len(self._bodies) >= self.capacity:
+                self._bodies.clear()
+            body = self._bodies[row] = _encode(room_body(room_record(row), self.public_url))
+        return body
 
 
 def room_body(room: RoomRecord, public_url: str) -> dict[str, Any]:
@@ -44,7 +72,7 @@ def room_body(room: RoomRecord, public_url: str) -> dict[str, Any]:
 def page_body(
     page: RoomPage,
     *,
-    public_url: str,
+    bodies: RoomBodies,
     list_url: str,
     page_size: int,
     query: dict[str, int],
@@ -54,7 +82,7 @@ def page_body(
 
     ``/beta`` wraps the rooms as ``{"rooms": [...]}``, ``/v1`` sends the bare array (§1).
     """
-    rooms = [room_body(room, public_url) for room in page.rooms]
+    rooms = [msgspec.Raw(bodies.encoded(row)) for row in page.rows]
 
     def link(**params: int) -> dict[str, str]:
         query = "".join(f"&{name}={value}" for name, value in params.items())
@@ -62,10 +90,10 @@ def page_body(
 
     link_map = {"first": link(), "self": link(**query)}
     if page.has_prev:
-        first = page.rooms[0].serial if page.rooms else query["start_id"]
+        first = page.rows[0][0] if page.rows else query["start_id"]
         link_map["prev"] = link(end_id=first)
     if page.has_next:
-        after = page.rooms[-1].serial + 1 if page.rooms else query["end_id"]
+        after = page.rows[-1][0] + 1 if page.rows else query["end_id"]
         link_map["next"] = link(start_id=after)
     return {
         "page_size": page_size,

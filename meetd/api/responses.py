@@ -18,5 +18,11 @@ class JSONResponse(Response):
         return _encode(content)
 
 
+class EncodedJSONResponse(Response):
+    """A JSON body that is already bytes."""
+
+    media_type = "application/json"
+
+
 def no_content() -> Response:
     return Response(status_code=204)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from meetd.api.context import authenticate
 from meetd.api.representations import page_body, room_body
 from meetd.api.requests import api_prefix, json_body, query_int
-from meetd.api.responses import JSONResponse, no_content
+from meetd.api.responses import EncodedJSONResponse, JSONResponse, no_content
 from meetd.domain.lifetime import instant_expires_at
 from meetd.domain.links import sign_host_token
 from meetd.domain.meeting_codes import new_meeting_code
@@ -73,8 +73,8 @@ async def create_room(request: Request) -> Response:
 async def get_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
-    record = await services.db.read(lambda c: rooms.get_room(c, principal.application_id, room_id))
-    return JSONResponse(room_body(record, services.settings.public_url))
+    row = await services.db.read(lambda c: rooms.get_room_row(c, principal.application_id, room_id))
+    return EncodedJSONResponse(services.room_bodies.encoded(row))
 
 
 async def list_rooms(request: Request) -> Response:
@@ -97,7 +97,7 @@ async def list_rooms(request: Request) -> Response:
     public_url = services.settings.public_url
     body = page_body(
         page,
-        public_url=public_url,
+        bodies=services.room_bodies,
         list_url=f"{public_url}{prefix}/rooms",
         page_size=page_size,
         query=query,

@@ -39,12 +39,21 @@ class RoomRecord:
     short_company_url: str | None
 
 
+# A room as the store reads it: the columns of _SELECT, in order. Everything a room's API body
+# shows is in it, so the API can reuse a body made for an equal row (api.representations).
+RoomRow = tuple[Any, ...]
+
+
 @dataclasses.dataclass(slots=True)
 class RoomPage:
-    rooms: list[RoomRecord]
+    rows: list[RoomRow]
     total: int
     has_prev: bool
     has_next: bool
+
+    @property
+    def rooms(self) -> list[RoomRecord]:
+        return [room_record(row) for row in self.rows]
 
 
 @dataclasses.dataclass(slots=True)
@@ -66,7 +75,7 @@ _SELECT = (
 _LIVE = "r.application_id = ? AND r.deleted_at IS NULL"
 
 
-def _record(row: Any) -> RoomRecord:
+def room_record(row: RoomRow) -> RoomRecord:
     return RoomRecord(
         row[0],
         row[1],
@@ -174,10 +183,14 @@ def insert_room(
 
 
 def get_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
+    return room_record(get_room_row(conn, application_id, room_id))
+
+
+def get_room_row(conn: Connection, application_id: str, room_id: str) -> RoomRow:
     row = conn.fetchone(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
     if row is None:
         raise room_not_found(room_id)
-    return _record(row)
+    return tuple(row)
 
 
 def list_rooms(
@@ -216,11 +229,11 @@ def list_rooms(
         rows = conn.fetchall(
             f"{_SELECT} WHERE {bounded} ORDER BY r.serial LIMIT ?", [*bounds, page_size]
         )
-    rooms = [_record(row) for row in rows]
+    rows = [tuple(row) for row in rows]
 
     # Whether rooms lie before and after the page, and the total: one round trip.
-    low = rooms[0].serial if rooms else start_id
-    high = rooms[-1].serial if rooms else (end_id - 1 if end_id is not None else None)
+    low = rows[0][0] if rows else start_id
+    high = rows[-1][0] if rows else (end_id - 1 if end_id is not None else None)
     parts: list[str] = []
     values: list[Any] = []
     for bound, operator in ((low, "<"), (high, ">")):
@@ -236,7 +249,7 @@ def list_rooms(
         parts.append(f"(SELECT COUNT(*) FROM rooms r WHERE {where})")
         values += params
     has_prev, has_next, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
-    return RoomPage(rooms, int(total or 0), bool(has_prev), bool(has_next))
+    return RoomPage(rows, int(total or 0), bool(has_prev), bool(has_next))
 
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
@@ -246,7 +259,7 @@ def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord
     )
     if row is None:
         raise room_not_found(room_id)
-    return _record(row)
+    return room_record(row)
 
 
 def update_room(conn: Connection, room: RoomRecord, update: RoomUpdate) -> RoomRecord:
