@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
+import secrets
 import time
 from typing import Any
 
@@ -41,6 +43,8 @@ class Authenticator:
         self.clock = clock
         self._accounts: dict[str, tuple[float, tuple[accounts.Account, str] | None]] = {}
         self._keys: dict[str, tuple[float, Any, str]] = {}
+        self._verified: dict[bytes, tuple[float, Principal]] = {}
+        self._digest_key = secrets.token_bytes(32)
 
     async def authenticate(self, header: str | None) -> Principal:
         if not header:
@@ -48,7 +52,18 @@ class Authenticator:
         scheme, _, credentials = header.strip().partition(" ")
         scheme = scheme.lower()
         if scheme == "basic":
-            return await self._basic(credentials.strip())
+            # Credentials verified in the last few seconds are known by a keyed digest of the
+            # header, so a client's every request does not repeat the decoding, the lookup
+            # and the hash; the secret itself is never kept.
+            digest = hashlib.blake2b(header.encode(), key=self._digest_key, digest_size=16)
+            known = self._verified.get(digest.digest())
+            if known is not None and time.monotonic() < known[0]:
+                return known[1]
+            principal = await self._basic(credentials.strip())
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[digest.digest()] = (time.monotonic() + CACHE_SECONDS, principal)
+            return principal
         if scheme == "bearer":
             return await self._bearer(credentials.strip())
         raise AuthenticationError(f"unsupported scheme {scheme!r}")

@@ -325,3 +325,15 @@ def test_jwt_acts_on_the_application_it_names(
     assert created.status_code == 201
     assert client.get(ROOMS, headers=account.bearer()).json()["total_items"] == 0
     assert client.get(ROOMS, headers=other_account.basic).json()["total_items"] == 1
+
+
+def test_recently_verified_credentials_do_not_vouch_for_others(
+    client: TestClient, account: Caller
+) -> None:
+    url = "/v1/meetings/rooms"
+    assert client.get(url, headers=account.basic).status_code == 200
+    assert client.get(url, headers=account.basic).status_code == 200  # from the cache
+    wrong = basic_header(account.api_key, account.api_secret + "x")
+    assert client.get(url, headers=wrong).status_code == 401
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert all(account.api_secret not in repr(key) for key in services.auth._verified)
