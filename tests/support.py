@@ -116,6 +116,26 @@ def bearer_header(application_id: str, **claims: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {sign_jwt(application_id, **claims)}"}
 
 
+def create_room(client: TestClient, caller: Caller, **body: Any) -> dict[str, Any]:
+    """A room made through the API (named "room" unless ``display_name`` says otherwise)."""
+    response = client.post(
+        "/v1/meetings/rooms", headers=caller.basic, json={"display_name": "room", **body}
+    )
+    assert response.status_code == 201, response.text
+    room: dict[str, Any] = response.json()
+    return room
+
+
+def assert_error(response: Any, status: int, name: str, message: str) -> None:
+    """The contract's error body (§3), exactly."""
+    assert response.status_code == status, response.text
+    assert response.json() == {"message": message, "name": name, "status": status}
+
+
+def assert_invalid(response: Any, message: str) -> None:
+    assert_error(response, 400, "InputValidationError", message)
+
+
 def create_account(client: TestClient, clock: FakeClock, name: str = "test") -> Caller:
     """An account whose default application verifies JWTs signed with PRIVATE_KEY_PEM."""
     database = client.app.state.services.database  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp, parse_timestamp
-from tests.support import ROOM_FIELDS, Caller
+from tests.support import ROOM_FIELDS, Caller, assert_invalid
 
 ROOMS = "/v1/meetings/rooms"
 
@@ -23,11 +23,6 @@ def create(client: TestClient, caller: Caller, body: Any, prefix: str = "/v1") -
 
 def later(clock: FakeClock, seconds: int) -> str:
     return format_timestamp(clock.now_ms() + seconds * 1000)
-
-
-def assert_invalid(response: Any, message: str) -> None:
-    assert response.status_code == 400, response.text
-    assert response.json() == {"message": message, "name": "InputValidationError", "status": 400}
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/beta"])

@@ -11,16 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
-from tests.support import Caller
+from tests.support import Caller, create_room
 
 ROOMS = "/v1/meetings/rooms"
-
-
-def create(client: TestClient, caller: Caller, name: str = "room") -> dict[str, Any]:
-    response = client.post(ROOMS, headers=caller.basic, json={"display_name": name})
-    assert response.status_code == 201, response.text
-    room: dict[str, Any] = response.json()
-    return room
 
 
 def listed(client: TestClient, caller: Caller) -> tuple[list[str], int]:
@@ -50,8 +43,8 @@ def assert_not_found(response: Any) -> None:
 def test_delete_answers_204_and_the_room_is_gone(
     client: TestClient, account: Caller, clock: FakeClock, prefix: str
 ) -> None:
-    keep = create(client, account, "keep")
-    room = create(client, account, "gone")
+    keep = create_room(client, account, display_name="keep")
+    room = create_room(client, account, display_name="gone")
     assert listed(client, account) == ([keep["id"], room["id"]], 2)
 
     response = client.delete(f"{prefix}/meetings/rooms/{room['id']}", headers=account.basic)
@@ -66,13 +59,13 @@ def test_delete_answers_204_and_the_room_is_gone(
 
 
 def test_delete_with_a_jwt(client: TestClient, account: Caller) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     assert client.delete(f"{ROOMS}/{room['id']}", headers=account.bearer()).status_code == 204
     assert listed(client, account) == ([], 0)
 
 
 def test_second_delete_is_a_404(client: TestClient, account: Caller) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     assert client.delete(f"{ROOMS}/{room['id']}", headers=account.basic).status_code == 204
     assert_not_found(client.delete(f"{ROOMS}/{room['id']}", headers=account.basic))
     assert listed(client, account) == ([], 0)
@@ -80,7 +73,7 @@ def test_second_delete_is_a_404(client: TestClient, account: Caller) -> None:
 
 @pytest.mark.parametrize("room_id", [str(uuid.uuid4()), "nope", "0" * 36])
 def test_unknown_room_is_a_404(client: TestClient, account: Caller, room_id: str) -> None:
-    create(client, account)
+    create_room(client, account)
     assert_not_found(client.delete(f"{ROOMS}/{room_id}", headers=account.basic))
     assert listed(client, account)[1] == 1
 
@@ -88,7 +81,7 @@ def test_unknown_room_is_a_404(client: TestClient, account: Caller, room_id: str
 def test_another_applications_room_is_a_404_and_survives(
     client: TestClient, account: Caller, other_account: Caller
 ) -> None:
-    room = create(client, other_account)
+    room = create_room(client, other_account)
     assert_not_found(client.delete(f"{ROOMS}/{room['id']}", headers=account.basic))
     assert_not_found(client.delete(f"{ROOMS}/{room['id']}", headers=account.bearer()))
     assert client.get(f"{ROOMS}/{room['id']}", headers=other_account.basic).json() == room
@@ -100,16 +93,16 @@ def test_another_applications_room_is_a_404_and_survives(
 def test_the_meeting_code_is_free_again(client: TestClient, account: Caller) -> None:
     services = client.app.state.services  # type: ignore[attr-defined]
     services.rng = random.Random(99)
-    first = create(client, account)
+    first = create_room(client, account)
     # The same draw again while the room lives: the store must hand out another code.
     services.rng = random.Random(99)
-    second = create(client, account)
+    second = create_room(client, account)
     assert second["meeting_code"] != first["meeting_code"]
 
     assert client.delete(f"{ROOMS}/{first['id']}", headers=account.basic).status_code == 204
     assert stored(client, first["id"])[0] is False
     services.rng = random.Random(99)
-    third = create(client, account)
+    third = create_room(client, account)
     assert third["meeting_code"] == first["meeting_code"]
     assert client.get(f"{ROOMS}/{third['id']}", headers=account.basic).json() == third
 
@@ -117,7 +110,7 @@ def test_the_meeting_code_is_free_again(client: TestClient, account: Caller) -> 
 def test_an_expired_room_can_be_deleted(
     client: TestClient, account: Caller, clock: FakeClock
 ) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     expired_at = clock.now_ms() + 600_000
     clock.advance(600)
     sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
@@ -132,7 +125,7 @@ def test_an_expired_room_can_be_deleted(
 def test_a_deleted_room_is_never_swept(
     client: TestClient, account: Caller, clock: FakeClock
 ) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     assert client.delete(f"{ROOMS}/{room['id']}", headers=account.basic).status_code == 204
     clock.advance(601)
     sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
@@ -140,7 +133,7 @@ def test_a_deleted_room_is_never_swept(
 
 
 def test_deleting_every_room_empties_the_list(client: TestClient, account: Caller) -> None:
-    rooms = [create(client, account, f"r{i}") for i in range(5)]
+    rooms = [create_room(client, account, display_name=f"r{i}") for i in range(5)]
     for count, room in enumerate(rooms, 1):
         assert client.delete(f"{ROOMS}/{room['id']}", headers=account.basic).status_code == 204
         assert listed(client, account) == ([r["id"] for r in rooms[count:]], 5 - count)

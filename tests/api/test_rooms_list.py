@@ -19,21 +19,14 @@ from meetd.app import create_app
 from meetd.clock import FakeClock
 from meetd.settings import build_settings
 from tests import support
-from tests.support import Caller
+from tests.support import Caller, assert_invalid, create_room
 
 BASE = "https://meet.example.test"
 ROOMS = "/v1/meetings/rooms"
 
 
-def create(client: TestClient, caller: Caller, name: str = "room") -> dict[str, Any]:
-    response = client.post(ROOMS, headers=caller.basic, json={"display_name": name})
-    assert response.status_code == 201, response.text
-    room: dict[str, Any] = response.json()
-    return room
-
-
 def create_many(client: TestClient, caller: Caller, count: int) -> list[dict[str, Any]]:
-    return [create(client, caller, f"room {i}") for i in range(count)]
+    return [create_room(client, caller, display_name=f"room {i}") for i in range(count)]
 
 
 def serial_of(client: TestClient, room_id: str) -> int:
@@ -63,11 +56,6 @@ def ids(page: dict[str, Any]) -> list[str]:
 
 def href(query: str, prefix: str = "/v1") -> dict[str, str]:
     return {"href": f"{BASE}{prefix}/meetings/rooms?{query}"}
-
-
-def assert_invalid(response: Any, message: str) -> None:
-    assert response.status_code == 400, response.text
-    assert response.json() == {"message": message, "name": "InputValidationError", "status": 400}
 
 
 # -- shape ------------------------------------------------------------------------------------
@@ -159,7 +147,7 @@ MAX_SERIAL = 2**53 - 1
 def test_serials_beyond_the_limit_are_a_400_not_a_500(
     client: TestClient, account: Caller, name: str, value: int
 ) -> None:
-    create(client, account)
+    create_room(client, account)
     assert_invalid(
         client.get(f"{ROOMS}?{name}={value}", headers=account.basic),
         f'"{name}" must be less than or equal to {MAX_SERIAL}',
@@ -267,9 +255,9 @@ def test_links_appear_only_when_rooms_lie_beyond(client: TestClient, account: Ca
 def test_links_ignore_rooms_of_other_applications(
     client: TestClient, account: Caller, other_account: Caller
 ) -> None:
-    create(client, other_account)
-    mine = create(client, account)
-    create(client, other_account)
+    create_room(client, other_account)
+    mine = create_room(client, account)
+    create_room(client, other_account)
     serial = serial_of(client, mine["id"])
     page = list_rooms(client, account, f"start_id={serial}")
     assert ids(page) == [mine["id"]]
@@ -287,7 +275,7 @@ def test_total_counts_expired_rooms_and_not_deleted_ones(
     clock.advance(601)
     sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
     assert len(client.portal.call(sweeper.sweep_once)) == 4  # type: ignore[union-attr]
-    fresh = create(client, account)
+    fresh = create_room(client, account)
     assert client.delete(f"{ROOMS}/{rooms[0]['id']}", headers=account.basic).status_code == 204
     page = list_rooms(client, account)
     assert page["total_items"] == 4
@@ -311,7 +299,7 @@ def test_other_applications_rooms_are_never_listed(
 ) -> None:
     mine, theirs = [], []
     for i in range(6):
-        (mine if i % 2 else theirs).append(create(client, account if i % 2 else other_account))
+        (mine if i % 2 else theirs).append(create_room(client, account if i % 2 else other_account))
     assert ids(list_rooms(client, account)) == [room["id"] for room in mine]
     assert ids(list_rooms(client, other_account)) == [room["id"] for room in theirs]
     jwt_page = client.get(ROOMS, headers=account.bearer()).json()
@@ -341,10 +329,10 @@ def test_following_next_visits_each_room_once(
 ) -> None:
     rooms = []
     for i in range(11):
-        room = create(client, account)
+        room = create_room(client, account)
         rooms.append(room["id"])
         if i % 3 == 0:
-            create(client, other_account)
+            create_room(client, other_account)
     pages = list(walk(client, account, f"{BASE}{prefix}/meetings/rooms?page_size=3", "next"))
     assert [len(ids(page)) for page in pages] == [3, 3, 3, 2]
     assert [room for page in pages for room in ids(page)] == rooms
@@ -391,7 +379,7 @@ def test_walking_links_yields_every_room_once_in_order(
     stranger = support.create_account(client, clock, name=f"s-{uuid.uuid4().hex[:6]}")
     mine = []
     for is_mine in owners:  # rooms of another application interleave the serials
-        room = create(client, caller if is_mine else stranger)
+        room = create_room(client, caller if is_mine else stranger)
         if is_mine:
             mine.append(room["id"])
 

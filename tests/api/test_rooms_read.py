@@ -11,16 +11,9 @@ from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp
-from tests.support import Caller, bearer_header
+from tests.support import Caller, bearer_header, create_room
 
 ROOMS = "/v1/meetings/rooms"
-
-
-def create(client: TestClient, caller: Caller, **body: Any) -> dict[str, Any]:
-    response = client.post(ROOMS, headers=caller.basic, json={"display_name": "room", **body})
-    assert response.status_code == 201, response.text
-    room: dict[str, Any] = response.json()
-    return room
 
 
 def assert_not_found(response: Any) -> None:
@@ -37,7 +30,7 @@ def assert_not_found(response: Any) -> None:
 def test_read_returns_the_body_create_returned(
     client: TestClient, account: Caller, prefix: str
 ) -> None:
-    room = create(client, account, metadata="m")
+    room = create_room(client, account, metadata="m")
     response = client.get(f"{prefix}/meetings/rooms/{room['id']}", headers=account.basic)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -47,7 +40,7 @@ def test_read_returns_the_body_create_returned(
 def test_read_of_a_long_term_room_with_every_option(
     client: TestClient, account: Caller, clock: FakeClock
 ) -> None:
-    room = create(
+    room = create_room(
         client,
         account,
         type="long_term",
@@ -61,7 +54,7 @@ def test_read_of_a_long_term_room_with_every_option(
 
 
 def test_read_is_the_same_with_basic_and_jwt(client: TestClient, account: Caller) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     by_basic = client.get(f"{ROOMS}/{room['id']}", headers=account.basic)
     by_jwt = client.get(f"{ROOMS}/{room['id']}", headers=account.bearer())
     assert by_basic.status_code == by_jwt.status_code == 200
@@ -69,14 +62,14 @@ def test_read_is_the_same_with_basic_and_jwt(client: TestClient, account: Caller
 
 
 def test_upper_case_id_names_the_same_room(client: TestClient, account: Caller) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     response = client.get(f"{ROOMS}/{room['id'].upper()}", headers=account.basic)
     assert response.status_code == 200
     assert response.json()["id"] == room["id"]
 
 
 def test_unknown_id_is_a_404(client: TestClient, account: Caller) -> None:
-    create(client, account)
+    create_room(client, account)
     assert_not_found(client.get(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic))
 
 
@@ -99,7 +92,7 @@ def test_malformed_id_is_a_404(client: TestClient, account: Caller, room_id: str
 def test_another_applications_room_is_a_404_with_basic(
     client: TestClient, account: Caller, other_account: Caller
 ) -> None:
-    room = create(client, other_account)
+    room = create_room(client, other_account)
     assert_not_found(client.get(f"{ROOMS}/{room['id']}", headers=account.basic))
     assert client.get(f"{ROOMS}/{room['id']}", headers=other_account.basic).status_code == 200
 
@@ -107,7 +100,7 @@ def test_another_applications_room_is_a_404_with_basic(
 def test_another_applications_room_is_a_404_with_jwt(
     client: TestClient, account: Caller, other_account: Caller
 ) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     # A valid JWT, but for the other application: it must not see this room.
     other_jwt = bearer_header(
         other_account.application_id, iat=other_account.clock.now_ms() // 1000
@@ -120,7 +113,7 @@ def test_another_applications_room_is_a_404_with_jwt(
 def test_not_found_looks_the_same_for_missing_and_foreign_rooms(
     client: TestClient, account: Caller, other_account: Caller
 ) -> None:
-    foreign = create(client, other_account)
+    foreign = create_room(client, other_account)
     missing_id = str(uuid.uuid4())
     foreign_body = client.get(f"{ROOMS}/{foreign['id']}", headers=account.basic).json()
     missing_body = client.get(f"{ROOMS}/{missing_id}", headers=account.basic).json()
@@ -131,7 +124,7 @@ def test_not_found_looks_the_same_for_missing_and_foreign_rooms(
 
 
 def test_a_deleted_room_is_a_404(client: TestClient, account: Caller) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     assert client.delete(f"{ROOMS}/{room['id']}", headers=account.basic).status_code == 204
     assert_not_found(client.get(f"{ROOMS}/{room['id']}", headers=account.basic))
     assert_not_found(client.get(f"/beta/meetings/rooms/{room['id']}", headers=account.bearer()))
@@ -140,7 +133,7 @@ def test_a_deleted_room_is_a_404(client: TestClient, account: Caller) -> None:
 def test_an_expired_room_is_still_readable_and_unavailable(
     client: TestClient, account: Caller, clock: FakeClock
 ) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     clock.advance(600)
     sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
     client.portal.call(sweeper.sweep_once)  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp
-from tests.support import Caller
+from tests.support import Caller, assert_error, create_room
 
 ROOMS = "/v1/meetings/rooms"
 
@@ -20,15 +20,8 @@ def later(clock: FakeClock, seconds: float) -> str:
     return format_timestamp(clock.now_ms() + round(seconds * 1000))
 
 
-def create(client: TestClient, caller: Caller, **body: Any) -> dict[str, Any]:
-    response = client.post(ROOMS, headers=caller.basic, json={"display_name": "room", **body})
-    assert response.status_code == 201, response.text
-    room: dict[str, Any] = response.json()
-    return room
-
-
 def long_term(client: TestClient, caller: Caller, clock: FakeClock, **body: Any) -> dict[str, Any]:
-    return create(client, caller, type="long_term", expires_at=later(clock, 3600), **body)
+    return create_room(client, caller, type="long_term", expires_at=later(clock, 3600), **body)
 
 
 def patch(client: TestClient, caller: Caller, room_id: str, body: Any, prefix: str = "/v1") -> Any:
@@ -52,11 +45,6 @@ def updated(
     body: dict[str, Any] = response.json()
     assert read(client, caller, room["id"]) == body
     return body
-
-
-def assert_error(response: Any, status: int, name: str, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json() == {"message": message, "name": name, "status": status}
 
 
 def add_theme(client: TestClient, caller: Caller, short_company_url: str | None = None) -> str:
@@ -432,7 +420,7 @@ def test_an_update_with_an_unknown_theme_changes_nothing(
 def test_instant_room_cannot_be_updated(
     client: TestClient, account: Caller, details: dict[str, Any]
 ) -> None:
-    room = create(client, account)
+    room = create_room(client, account)
     assert_error(
         patch(client, account, room["id"], {"update_details": details}),
         400,
