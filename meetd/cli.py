@@ -7,10 +7,12 @@ exactly one JSON object on stdout; progress and messages go to stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -124,8 +126,6 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
 
     settings = settings_from(**flags)
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
-    import dataclasses
-
     settings = dataclasses.replace(settings, secret_key=secret)
     first_account = _prepare_database(settings, announce=not as_json)
     if as_json:
@@ -225,8 +225,6 @@ class _database:
 
 
 def _now_ms() -> int:
-    import time
-
     return time.time_ns() // 1_000_000
 
 

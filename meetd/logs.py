@@ -53,9 +53,3 @@ def logging_config(level: str = "info", log_format: str = "json") -> dict[str, A
             "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
         },
     }
-
-
-def configure_logging(level: str = "info", log_format: str = "json") -> None:
-    import logging.config
-
-    logging.config.dictConfig(logging_config(level, log_format))

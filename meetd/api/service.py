@@ -9,13 +9,12 @@ from meetd.api.context import services
 from meetd.api.errors import error_body
 from meetd.api.openapi import openapi_document
 from meetd.api.responses import JSONResponse
-from meetd.store.migrations import applied_versions
 
 
 async def healthz(request: Request) -> Response:
     found = services(request)
     try:
-        await found.db.read(applied_versions)
+        await found.db.read(lambda c: c.fetchone("SELECT 1"))
     except Exception:
         body = error_body(503, "ServiceUnavailableError", "The database does not answer")
         return JSONResponse(body, 503)

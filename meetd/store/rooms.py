@@ -182,10 +182,6 @@ def insert_room(
     )
 
 
-def get_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
-    return room_record(get_room_row(conn, application_id, room_id))
-
-
 def get_room_row(conn: Connection, application_id: str, room_id: str) -> RoomRow:
     row = conn.fetchone(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
     if row is None:
