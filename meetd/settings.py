@@ -35,6 +35,13 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     log_format: str = "json"
+    themes_per_application: int = 50
+    # Unset bucket: uploads and recordings are files under the data dir.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -61,6 +68,12 @@ _ENV: dict[str, tuple[str, Any]] = {
     "workers": ("MEETD_WORKERS", int),
     "log_level": ("MEETD_LOG_LEVEL", str),
     "log_format": ("MEETD_LOG_FORMAT", str),
+    "themes_per_application": ("MEETD_THEMES_PER_APPLICATION", int),
+    "s3_bucket": ("MEETD_S3_BUCKET", str),
+    "s3_endpoint_url": ("MEETD_S3_ENDPOINT_URL", str),
+    "s3_region": ("MEETD_S3_REGION", str),
+    "s3_access_key_id": ("MEETD_S3_ACCESS_KEY_ID", str),
+    "s3_secret_access_key": ("MEETD_S3_SECRET_ACCESS_KEY", str),
 }
 
 ENVIRONMENT_VARIABLES = tuple(env for env, _ in _ENV.values())
@@ -139,6 +152,27 @@ def _check(settings: Settings) -> None:
     if settings.log_format not in LOG_FORMATS:
         raise ConfigurationError(
             f"MEETD_LOG_FORMAT must be json or text, got {settings.log_format!r}"
+        )
+    if settings.themes_per_application < 0:
+        raise ConfigurationError("MEETD_THEMES_PER_APPLICATION must be 0 or more")
+    s3_given = [
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        settings.s3_secret_access_key,
+    ]
+    if settings.s3_bucket is None and any(value is not None for value in s3_given):
+        raise ConfigurationError("MEETD_S3_BUCKET is required when any other MEETD_S3_* is set")
+    if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):
+        raise ConfigurationError(
+            "MEETD_S3_ACCESS_KEY_ID and MEETD_S3_SECRET_ACCESS_KEY go together"
+        )
+    if settings.s3_endpoint_url is not None and not settings.s3_endpoint_url.startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigurationError(
+            "MEETD_S3_ENDPOINT_URL must start with http:// or https://, "
+            f"got {settings.s3_endpoint_url!r}"
         )
     if not settings.public_url.startswith(("http://", "https://")):
         raise ConfigurationError(

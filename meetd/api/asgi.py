@@ -4,7 +4,7 @@ meetd keeps Starlette's Request and Response but not its application and router.
 in-process on this project's 2-core machine, Starlette's middleware stack and router cost
 about 15 µs a request against 1 µs for a bare ASGI callable — a fifth of a whole GET-room
 request — to provide exception middleware and path matching this API barely needs: its
-routes are a few fixed paths, each with at most one ``{id}`` segment at the end.
+routes are a few fixed paths, each with at most one ``{id}`` segment.
 ``docs/architecture.md`` has the figures.
 """
 
@@ -29,8 +29,12 @@ Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[None]]
 
 
 class Resource:
-    """One path — ``/v1/meetings/rooms`` or ``/v1/meetings/rooms/{room_id}`` — and the
-    endpoint for each of its methods."""
+    """One path and the endpoint for each of its methods.
+
+    A path holds at most one ``{parameter}``, anywhere: ``/v1/meetings/rooms/{room_id}``,
+    ``/v1/meetings/themes/{theme_id}/rooms``. It matches one path segment, or, written
+    ``{name:path}`` at the end, the rest of the path slashes included (file keys).
+    """
 
     def __init__(self, path: str, **endpoints: Endpoint) -> None:
         self.path = path
@@ -38,29 +42,32 @@ class Resource:
         if "GET" in self.endpoints:
             self.endpoints.setdefault("HEAD", self.endpoints["GET"])
         self.allowed = sorted(self.endpoints)
-        head, brace, tail = path.partition("{")
+        head, brace, rest = path.partition("{")
+        name, _, tail = rest.partition("}")
         self.prefix = head if brace else None
-        self.parameter = tail.removesuffix("}") if brace else None
-        if brace and (not tail.endswith("}") or "/" in tail):
-            raise ValueError(f"only one trailing {{parameter}} is supported: {path}")
+        self.suffix = tail
+        self.parameter, _, kind = name.partition(":")
+        self.spans_segments = kind == "path"
+        if brace and ("{" in tail or kind not in ("", "path") or (kind and tail)):
+            raise ValueError(f"one {{parameter}} per path, {{name:path}} only at the end: {path}")
 
 
 class Router:
     def __init__(self, resources: list[Resource]) -> None:
         self.resources = resources
         self._exact = {r.path: r for r in resources if r.prefix is None}
-        self._prefixed = [r for r in resources if r.prefix is not None]
+        self._templated = [r for r in resources if r.prefix is not None]
 
     def match(self, path: str) -> tuple[Resource, dict[str, str]] | None:
         found = self._exact.get(path)
         if found is not None:
             return found, {}
-        for resource in self._prefixed:
-            prefix = resource.prefix
-            assert prefix is not None and resource.parameter is not None
-            if path.startswith(prefix):
-                value = path[len(prefix) :]
-                if value and "/" not in value:
+        for resource in self._templated:
+            prefix, suffix = resource.prefix, resource.suffix
+            assert prefix is not None
+            if path.startswith(prefix) and path.endswith(suffix):
+                value = path[len(prefix) : len(path) - len(suffix)]
+                if value and (resource.spans_segments or "/" not in value):
                     return resource, {resource.parameter: value}
         return None
 

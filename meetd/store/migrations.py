@@ -87,6 +87,38 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX rooms_due ON rooms (expires_at) WHERE is_available;
         """,
     ),
+    (
+        2,
+        "dial-in numbers, sessions and recordings",
+        """
+        CREATE TABLE dial_in_numbers (
+            number TEXT PRIMARY KEY,
+            locale TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        );
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            room_id TEXT NOT NULL REFERENCES rooms (id),
+            application_id TEXT NOT NULL REFERENCES applications (id),
+            started_at BIGINT NOT NULL,
+            ended_at BIGINT
+        );
+        CREATE INDEX sessions_by_room ON sessions (room_id, started_at);
+        CREATE TABLE recordings (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id),
+            application_id TEXT NOT NULL REFERENCES applications (id),
+            status TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            ended_at BIGINT,
+            storage_key TEXT,
+            created_at BIGINT NOT NULL
+        );
+        CREATE INDEX recordings_by_session ON recordings (session_id, started_at);
+        CREATE INDEX themes_by_application ON themes (application_id, created_at);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

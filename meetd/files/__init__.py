@@ -1,0 +1,63 @@
+"""Where files live: uploaded theme logos now, meeting recordings later.
+
+One small interface, :class:`FileStore`, with two implementations: files under the data dir
+(the default; meetd itself accepts the signed upload forms and serves the downloads) and an
+S3-compatible bucket when ``MEETD_S3_BUCKET`` is set (uploads go straight to the bucket
+through presigned POST forms). Keys are ``/``-separated paths such as
+``auto-expiring-temp/logos/white/{uuid}``; everything under :data:`TEMPORARY_PREFIX` is deleted
+once its upload form has expired and it was not finalized.
+
+Every method blocks (disk or network); the API calls them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+TEMPORARY_PREFIX = "auto-expiring-temp/"
+# How long an upload form stays valid; temporary files older than this are deleted.
+UPLOAD_FORM_SECONDS = 3600
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UploadForm:
+    """A signed form: POST ``multipart/form-data`` with every field plus ``file`` to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class FileStore(Protocol):
+    def upload_form(
+        self, key: str, *, content_type: str, max_bytes: int, extra_fields: dict[str, str]
+    ) -> UploadForm:
+        """A form that lets its holder upload one file of ``content_type``, at most
+        ``max_bytes`` long, to ``key`` within :data:`UPLOAD_FORM_SECONDS`. ``extra_fields``
+        (e.g. ``logoType``) are part of the form and bound by its signature."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The stored file's length in bytes, or None when there is none."""
+        ...
+
+    def read(self, key: str) -> bytes | None:
+        ...
+
+    def write(self, key: str, data: bytes, *, content_type: str) -> None:
+        ...
+
+    def copy(self, source: str, target: str) -> None:
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete the file; a missing file is not an error."""
+        ...
+
+    def download_url(self, key: str, *, expires_in: int) -> str:
+        """A link that downloads the file for ``expires_in`` seconds, then stops working."""
+        ...
+
+    def delete_stale_temporary(self, now: float) -> int:
+        """Delete temporary files older than the upload form's life; return how many."""
+        ...
