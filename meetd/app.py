@@ -13,6 +13,7 @@ from meetd.api.context import Services
 from meetd.api.representations import RoomBodies
 from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
+from meetd.files.factory import open_file_store
 from meetd.metrics import Metrics
 from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
 from meetd.settings import Settings
@@ -40,6 +41,7 @@ def create_app(
         signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),
         room_bodies=RoomBodies(settings.public_url),
+        files=open_file_store(settings, derive_key(secret, "files")),
     )
 
     @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from meetd.store.database import Database
 
 if TYPE_CHECKING:
     from meetd.api.representations import RoomBodies
+    from meetd.files import FileStore
     from meetd.metrics import Metrics
     from meetd.sweeper import ExpirySweeper
 
@@ -28,6 +29,7 @@ class Services:
     signing_key: bytes
     key_id: str
     room_bodies: RoomBodies
+    files: FileStore
     database: Database | None = None
     auth: Authenticator | None = None
     sweeper: ExpirySweeper | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meetd.api import rooms, service
+from meetd.api import applications, dial_in_numbers, files, recordings, rooms, service, themes
 from meetd.api.asgi import Resource
 
 API_PREFIXES = ("/v1/meetings", "/beta/meetings")
@@ -17,6 +17,28 @@ def api_resources(prefix: str) -> list[Resource]:
             patch=rooms.update_room,
             delete=rooms.delete_room,
         ),
+        Resource(f"{prefix}/themes", get=themes.list_themes, post=themes.create_theme),
+        Resource(f"{prefix}/themes/logos-upload-urls", get=themes.logo_upload_forms),
+        Resource(
+            f"{prefix}/themes/{{theme_id}}",
+            get=themes.get_theme,
+            patch=themes.update_theme,
+            delete=themes.delete_theme,
+        ),
+        Resource(f"{prefix}/themes/{{theme_id}}/rooms", get=themes.list_theme_rooms),
+        Resource(f"{prefix}/themes/{{theme_id}}/finalizeLogos", put=themes.finalize_logos),
+        Resource(f"{prefix}/applications", patch=applications.update_application),
+        Resource(f"{prefix}/dial-in-numbers", get=dial_in_numbers.list_dial_in_numbers),
+        Resource(
+            f"{prefix}/recordings/{{recording_id}}",
+            get=recordings.get_recording,
+            delete=recordings.delete_recording,
+        ),
+        Resource(
+            f"{prefix}/sessions/{{session_id}}/recordings", get=recordings.list_session_recordings
+        ),
+        # The Node SDK's getSessionRecordings asks for the session itself (§10): same body.
+        Resource(f"{prefix}/sessions/{{session_id}}", get=recordings.list_session_recordings),
     ]
 
 
@@ -25,6 +47,9 @@ def all_resources() -> list[Resource]:
         Resource("/healthz", get=service.healthz),
         Resource("/metrics", get=service.metrics),
         Resource("/openapi.json", get=service.openapi),
+        # The local file store's side of the upload forms and download links (meetd.files).
+        Resource(files.UPLOAD_PATH, post=files.upload),
+        Resource(f"{files.DOWNLOAD_PREFIX}/{{key:path}}", get=files.download),
     ]
     for prefix in API_PREFIXES:
         resources += api_resources(prefix)
