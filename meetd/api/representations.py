@@ -1,8 +1,9 @@
-"""Rooms and room pages as the API shows them (contract §4), field by field, in the order
-Vonage sent them."""
+"""Rooms, room pages and themes as the API shows them (contract §4, §5), field by field, in
+the order Vonage sent them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ import msgspec
 from meetd.domain import links
 from meetd.domain.timestamps import format_timestamp
 from meetd.store.rooms import RoomPage, RoomRecord, RoomRow, room_record
+from meetd.store.themes import ThemeRecord
 
 _encode = msgspec.json.encode
 
@@ -100,4 +102,30 @@ def page_body(
         "_embedded": {"rooms": rooms} if embed_as_object else rooms,
         "_links": link_map,
         "total_items": page.total,
+    }
+
+
+def theme_body(
+    theme: ThemeRecord, account_id: str, logo_url: Callable[[str], str]
+) -> dict[str, Any]:
+    """A theme (contract §5), in the order Vonage sent it; ``logo_url`` links a logo's key."""
+
+    def link(key: str | None) -> str | None:
+        return None if key is None else logo_url(key)
+
+    return {
+        "theme_id": theme.id,
+        "theme_name": theme.theme_name,
+        "domain": "VCP",
+        "account_id": account_id,
+        "application_id": theme.application_id,
+        "main_color": theme.main_color,
+        "short_company_url": theme.short_company_url,
+        "brand_text": theme.brand_text,
+        "brand_image_colored": theme.brand_image_colored,
+        "brand_image_white": theme.brand_image_white,
+        "branded_favicon": theme.branded_favicon,
+        "brand_image_white_url": link(theme.brand_image_white),
+        "brand_image_colored_url": link(theme.brand_image_colored),
+        "branded_favicon_url": link(theme.branded_favicon),
     }

@@ -7,7 +7,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from meetd.api.context import authenticate
+from meetd.api.context import Services, authenticate
 from meetd.api.representations import page_body, room_body
 from meetd.api.requests import api_prefix, json_body, query_int
 from meetd.api.responses import EncodedJSONResponse, JSONResponse, no_content
@@ -79,13 +79,30 @@ async def get_room(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     services, principal = await authenticate(request)
+    return await room_page(request, services, principal.application_id, "/rooms")
+
+
+async def room_page(
+    request: Request,
+    services: Services,
+    application_id: str,
+    list_path: str,
+    theme_id: str | None = None,
+) -> Response:
+    """A page of the application's rooms (or of one theme's), as ``GET {prefix}{list_path}``
+    shows it: the query read and checked, the rooms and the HAL links."""
     page_size = query_int(request, "page_size", minimum=1, maximum=MAX_PAGE_SIZE)
     page_size = page_size or DEFAULT_PAGE_SIZE
     start_id = query_int(request, "start_id", minimum=0)
     end_id = query_int(request, "end_id", minimum=0)
     page = await services.db.read(
         lambda c: rooms.list_rooms(
-            c, principal.application_id, page_size=page_size, start_id=start_id, end_id=end_id
+            c,
+            application_id,
+            page_size=page_size,
+            start_id=start_id,
+            end_id=end_id,
+            theme_id=theme_id,
         )
     )
     query = {
@@ -94,11 +111,10 @@ async def list_rooms(request: Request) -> Response:
         if value is not None
     }
     prefix = api_prefix(request)
-    public_url = services.settings.public_url
     body = page_body(
         page,
         bodies=services.room_bodies,
-        list_url=f"{public_url}{prefix}/rooms",
+        list_url=f"{services.settings.public_url}{prefix}{list_path}",
         page_size=page_size,
         query=query,
         embed_as_object=prefix.startswith("/beta"),

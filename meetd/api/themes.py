@@ -1,39 +1,234 @@
-"""Stub: being written."""
+"""The themes endpoints (contract §5): themes, their rooms, and their logos.
+
+Logos arrive in two steps, as they did at Vonage: ``GET /themes/logos-upload-urls`` hands out
+three signed upload forms (one per logo type) whose files land in the store's temporary area;
+``PUT /themes/{id}/finalizeLogos`` then checks each uploaded file, copies the good ones out of
+the temporary area and points the theme at them. Nothing is finalized unless every key passes.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from meetd.api.context import Services, authenticate
+from meetd.api.representations import theme_body
+from meetd.api.requests import json_body
+from meetd.api.responses import JSONResponse, no_content
+from meetd.api.rooms import room_page
+from meetd.domain.themes import (
+    LOGO_TYPES,
+    MAX_LOGO_BYTES,
+    logo_type_of,
+    parse_force,
+    parse_logo_keys,
+    parse_new_theme,
+    parse_theme_update,
+    permanent_logo_key,
+    theme_not_found,
+)
+from meetd.domain.validation import canonical_uuid
+from meetd.errors import BadRequestError, ConflictError, InputValidationError, NotFoundError
+from meetd.files import TEMPORARY_PREFIX, FileStore
+from meetd.store import themes
+from meetd.store.database import Connection, is_unique_violation
+
+log = logging.getLogger("meetd.themes")
+T = TypeVar("T")
+
+
+def _theme_id(request: Request) -> str:
+    """The path's theme id; anything that is not a UUID names no theme."""
+    text: str = request.path_params["theme_id"]
+    theme_id = canonical_uuid(text)
+    if theme_id is None:
+        raise theme_not_found(text)
+    return theme_id
+
+
+def _body(services: Services, theme: themes.ThemeRecord, account_id: str) -> dict[str, Any]:
+    return theme_body(theme, account_id, services.files.public_url)
+
+
+async def _write(services: Services, fn: Callable[[Connection], T]) -> T:
+    """Run a theme change. The store checks names and short URLs before writing; a short URL
+    taken by another server process between that check and the commit breaks the UNIQUE
+    index instead, and is the same 409."""
+    try:
+        return await services.db.write(fn)
+    except Exception as error:
+        if is_unique_violation(error):
+            raise ConflictError(themes.SHORT_URL_TAKEN) from None
+        raise
 
 
 async def list_themes(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    found = await services.db.read(lambda c: themes.list_themes(c, principal.application_id))
+    return JSONResponse([_body(services, theme, principal.account_id) for theme in found])
 
 
 async def create_theme(request: Request) -> Response:
-    raise NotImplementedError
-
-
-async def logo_upload_forms(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    change = parse_new_theme(await json_body(request))
+    theme_id = str(uuid.uuid4())
+    limit = services.settings.themes_per_application
+    now = services.clock.now_ms()
+    theme = await _write(
+        services,
+        lambda c: themes.insert_theme(
+            c,
+            theme_id=theme_id,
+            application_id=principal.application_id,
+            change=change,
+            limit=limit,
+            now_ms=now,
+        ),
+    )
+    return JSONResponse(_body(services, theme, principal.account_id), status_code=201)
 
 
 async def get_theme(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    theme_id = _theme_id(request)
+    theme = await services.db.read(
+        lambda c: themes.get_theme(c, principal.application_id, theme_id)
+    )
+    return JSONResponse(_body(services, theme, principal.account_id))
 
 
 async def update_theme(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    theme_id = _theme_id(request)
+    change = parse_theme_update(await json_body(request))
+    theme = await _write(
+        services, lambda c: themes.update_theme(c, principal.application_id, theme_id, change)
+    )
+    return JSONResponse(_body(services, theme, principal.account_id))
 
 
 async def delete_theme(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    theme_id = _theme_id(request)
+    force = parse_force(request.query_params.get("force"))
+    theme = await services.db.write(
+        lambda c: themes.delete_theme(c, principal.application_id, theme_id, force=force)
+    )
+    await _delete_files(services.files, theme.logo_keys)
+    return no_content()
 
 
 async def list_theme_rooms(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    text: str = request.path_params["theme_id"]
+    theme_id = canonical_uuid(text)
+    application_id = principal.application_id
+    found = theme_id is not None and await services.db.read(
+        lambda c: themes.theme_exists(c, application_id, str(theme_id))
+    )
+    if theme_id is None or not found:
+        raise NotFoundError(f"Failed to get rooms because theme id {text} not found")
+    return await room_page(
+        request, services, application_id, f"/themes/{theme_id}/rooms", theme_id=theme_id
+    )
+
+
+async def logo_upload_forms(request: Request) -> Response:
+    services, _ = await authenticate(request)
+    forms = await asyncio.to_thread(_upload_forms, services.files)
+    return JSONResponse(forms)
+
+
+def _upload_forms(files: FileStore) -> list[dict[str, Any]]:
+    forms = []
+    for logo_type in LOGO_TYPES:
+        form = files.upload_form(
+            f"{TEMPORARY_PREFIX}logos/{logo_type}/{uuid.uuid4()}",
+            content_type="image/png",
+            max_bytes=MAX_LOGO_BYTES,
+            extra_fields={"logoType": logo_type},
+        )
+        forms.append({"url": form.url, "fields": form.fields})
+    return forms
 
 
 async def finalize_logos(request: Request) -> Response:
-    raise NotImplementedError
+    services, principal = await authenticate(request)
+    theme_id = _theme_id(request)
+    keys = parse_logo_keys(await json_body(request))
+    application_id = principal.application_id
+    await services.db.read(lambda c: themes.get_theme(c, application_id, theme_id))
+
+    types = [logo_type_of(key) for key in keys]
+    named = [logo_type for logo_type in types if logo_type is not None]
+    if len(set(named)) != len(named):
+        raise InputValidationError('"keys" must hold at most one logo of each type')
+
+    errors = await asyncio.to_thread(_check_logos, services.files, keys)
+    if errors:
+        raise BadRequestError("could not finalize logos", errors=errors)
+    by_type = {str(logo_type): key for logo_type, key in zip(types, keys, strict=True)}
+    permanent = {logo_type: permanent_logo_key(key) for logo_type, key in by_type.items()}
+    # Copy first, commit second: if the commit fails, the copies are orphans nobody links
+    # to; the other order could leave a theme pointing at a file that never arrived.
+    await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
+    try:
+        theme, replaced = await services.db.write(
+            lambda c: themes.set_logos(c, application_id, theme_id, permanent)
+        )
+    except BaseException:
+        await _delete_files(services.files, list(permanent.values()))
+        raise
+    await _delete_files(services.files, [*by_type.values(), *replaced])
+    return JSONResponse(_body(services, theme, principal.account_id))
+
+
+def _check_logos(files: FileStore, keys: list[str]) -> list[dict[str, str]]:
+    """The contract's error for each key that cannot be finalized (empty: all good)."""
+    errors = []
+    for key in keys:
+        logo_type = logo_type_of(key)
+        size = None if logo_type is None else files.size(key)
+        if logo_type is None or size is None:
+            errors.append({"logoKey": key, "code": "key_not_found"})
+            continue
+        problem = "exceeds_size" if size > MAX_LOGO_BYTES else None
+        if problem is None:
+            data = files.read(key)
+            if data is None:  # deleted since: its form expired a moment ago
+                errors.append({"logoKey": key, "code": "key_not_found"})
+                continue
+            from meetd.domain.logos import logo_problem  # TEMPORARY until logos.py lands
+
+            problem = logo_problem(data, logo_type)
+        if problem is not None:
+            errors.append(
+                {"logoKey": key, "code": "invalid_logo_properties", "invalidProperty": problem}
+            )
+    return errors
+
+
+def _copy_all(files: FileStore, sources: dict[str, str], targets: dict[str, str]) -> None:
+    for logo_type, source in sources.items():
+        files.copy(source, targets[logo_type])
+
+
+async def _delete_files(files: FileStore, keys: list[str]) -> None:
+    """Delete files nothing refers to any more. A failure leaves an orphan file, logged, and
+    never fails the request whose change is already committed."""
+
+    def delete_all() -> None:
+        for key in keys:
+            try:
+                files.delete(key)
+            except Exception:
+                log.warning("could not delete a file", extra={"key": key}, exc_info=True)
+
+    if keys:
+        await asyncio.to_thread(delete_all)

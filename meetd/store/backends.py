@@ -80,6 +80,16 @@ class Backend:
         raise NotImplementedError
 
 
+def is_unique_violation(error: BaseException) -> bool:
+    """Whether ``error`` is a broken UNIQUE constraint, on either backend. Store functions
+    check uniqueness first; this catches the race that a check in another process can lose."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return "UNIQUE" in str(error)
+    import psycopg.errors
+
+    return isinstance(error, psycopg.errors.UniqueViolation)
+
+
 class SQLiteBackend(Backend):
     dialect = "sqlite"
 

@@ -29,12 +29,13 @@ from meetd.store.backends import (
     Params,
     PostgresBackend,
     SQLiteBackend,
+    is_unique_violation,
 )
 from meetd.store.runners import READER_THREADS, Job, LoopWriter, ThreadReaders, ThreadWriter
 
 T = TypeVar("T")
 
-__all__ = ["Connection", "Database", "Params", "open_database"]
+__all__ = ["Connection", "Database", "Params", "is_unique_violation", "open_database"]
 
 
 class Database:
