@@ -225,6 +225,42 @@ def room_page_schema(embedded: Schema) -> Schema:
     )
 
 
+def tag_of(prefix: str) -> str:
+    return prefix.strip("/").split("/")[0]  # "v1" or "beta"
+
+
+def api_operation(
+    tag: str, name: str, summary: str, responses: Mapping[str, Schema | str], **extra: Any
+) -> Schema:
+    """An authenticated API operation. ``responses`` values are inline responses or names of
+    shared ones (``components/responses``)."""
+    answers = {**responses, "401": "Unauthorized"}
+    return {
+        "tags": [tag],
+        "operationId": f"{name}_{tag}",
+        "summary": summary,
+        **extra,
+        "responses": {
+            status: ref(answer, "responses") if isinstance(answer, str) else answer
+            for status, answer in answers.items()
+        },
+    }
+
+
+def body(name: str) -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+
+
+def path_parameter(name: str, description: str, schema: Schema = UUID) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
 def query_integer(
     name: str, description: str, *, minimum: int = 0, maximum: int = MAX_SAFE_INTEGER, **extra: int
 ) -> Schema:
@@ -233,28 +269,24 @@ def query_integer(
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
+def page_parameters() -> list[Schema]:
+    return [
+        query_integer(
+            "page_size",
+            "Rooms per page.",
+            minimum=1,
+            maximum=MAX_PAGE_SIZE,
+            default=DEFAULT_PAGE_SIZE,
+        ),
+        query_integer("start_id", "The lowest room serial to include."),
+        query_integer("end_id", "The serial to stop before; alone, the last rooms before it."),
+    ]
+
+
 def rooms_paths(prefix: str) -> dict[str, Schema]:
     """The rooms resource under one prefix; only the list's ``_embedded`` differs (§1)."""
-    tag = prefix.strip("/").split("/")[0]  # "v1" or "beta"
-
-    def operation(
-        name: str, summary: str, responses: Mapping[str, Schema | str], **extra: Any
-    ) -> Schema:
-        """``responses`` values are inline responses or names of shared ones."""
-        answers = {**responses, "401": "Unauthorized"}
-        return {
-            "tags": [tag],
-            "operationId": f"{name}_{tag}",
-            "summary": summary,
-            **extra,
-            "responses": {
-                status: ref(answer, "responses") if isinstance(answer, str) else answer
-                for status, answer in answers.items()
-            },
-        }
-
-    def body(name: str) -> Schema:
-        return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+    tag = tag_of(prefix)
+    operation = functools.partial(api_operation, tag)
 
     page = ref("RoomPageBeta" if tag == "beta" else "RoomPage")
     room = json_response("The room.", ref("Room"))
@@ -264,20 +296,7 @@ def rooms_paths(prefix: str) -> dict[str, Schema]:
                 "list_rooms",
                 "A page of the application's rooms, in creation order",
                 {"200": json_response("A page of rooms.", page), "400": "InputValidationError"},
-                parameters=[
-                    query_integer(
-                        "page_size",
-                        "Rooms per page.",
-                        minimum=1,
-                        maximum=MAX_PAGE_SIZE,
-                        default=DEFAULT_PAGE_SIZE,
-                    ),
-                    query_integer("start_id", "The lowest room serial to include."),
-                    query_integer(
-                        "end_id",
-                        "The serial to stop before; alone, the last rooms before it.",
-                    ),
-                ],
+                parameters=page_parameters(),
             ),
             "post": operation(
                 "create_room",
@@ -288,13 +307,9 @@ def rooms_paths(prefix: str) -> dict[str, Schema]:
         },
         f"{prefix}/rooms/{{room_id}}": {
             "parameters": [
-                {
-                    "name": "room_id",
-                    "in": "path",
-                    "required": True,
-                    "description": "Anything but a room of the calling application is a 404.",
-                    "schema": UUID,
-                }
+                path_parameter(
+                    "room_id", "Anything but a room of the calling application is a 404."
+                )
             ],
             "get": operation("get_room", "Read a room", {"200": room, "404": "NotFound"}),
             "patch": operation(
@@ -340,6 +355,8 @@ def service_paths() -> dict[str, Schema]:
 
 
 def components() -> Schema:
+    from meetd.api import openapi_themes
+
     problem = closed(
         {
             "type": {"type": "string", "format": "uri"},
@@ -371,6 +388,7 @@ def components() -> Schema:
             "Room": room_schema(),
             "RoomPage": room_page_schema(rooms_array),
             "RoomPageBeta": room_page_schema(closed({"rooms": rooms_array})),
+            **openapi_themes.schemas(),
         },
         "responses": {
             "InputValidationError": error_response(
@@ -392,6 +410,9 @@ def components() -> Schema:
                 "Not found in the calling application.", ["NotFoundError"], 404
             ),
             "Conflict": error_response("A uniqueness rule forbids it.", ["ConflictError"], 409),
+            "Forbidden": error_response(
+                "Not allowed: a limit is reached, or the state forbids it.", ["ForbiddenError"], 403
+            ),
             "MethodNotAllowed": error_response(
                 "The path exists, the method does not.",
                 ["MethodNotAllowedError"],
@@ -405,11 +426,13 @@ def components() -> Schema:
 @functools.cache
 def _document() -> dict[str, Any]:
     # Imported here: routes imports the service endpoints, which import this module.
+    from meetd.api import openapi_themes
     from meetd.api.routes import API_PREFIXES
 
     paths = service_paths()
     for prefix in API_PREFIXES:
         paths.update(rooms_paths(prefix))
+        paths.update(openapi_themes.paths(prefix))
     return {
         "openapi": "3.0.3",
         "info": {
