@@ -452,6 +452,74 @@ def applications_update(
     emit(as_json, data, lines)
 
 
+# -- dial-in numbers ---------------------------------------------------------------------------
+@main.group("dial-in-numbers")
+def dial_in_numbers() -> None:
+    """Dial-in numbers: the list GET /dial-in-numbers shows every application."""
+
+
+@dial_in_numbers.command("add")
+@click.argument("number")
+@click.option("--locale", required=True, help="BCP 47 language tag, e.g. en-GB or es-AR.")
+@click.option("--display-name", required=True, help="What callers see, e.g. 'United Kingdom'.")
+@json_option
+@store_options
+@reports_errors
+def dial_in_numbers_add(
+    number: str, locale: str, display_name: str, as_json: bool, **flags: Any
+) -> None:
+    """Add NUMBER (E.164; '+44 23 8192 4626' is kept as 442381924626)."""
+    from meetd.domain.dial_in_numbers import parse_dial_in_number
+    from meetd.store import dial_in_numbers as store
+
+    entry = parse_dial_in_number(number, locale, display_name)
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        database.write_blocking(lambda c: store.add_dial_in_number(c, entry, now_ms=_now_ms()))
+    emit(
+        as_json,
+        dataclasses.asdict(entry),
+        [f"dial-in number {entry.number} added ({entry.locale}, {entry.display_name})"],
+    )
+
+
+@dial_in_numbers.command("remove")
+@click.argument("number")
+@json_option
+@store_options
+@reports_errors
+def dial_in_numbers_remove(number: str, as_json: bool, **flags: Any) -> None:
+    """Remove NUMBER, however it is written ('+44 23 8192 4626' or 442381924626)."""
+    from meetd.domain.dial_in_numbers import parse_number
+    from meetd.store import dial_in_numbers as store
+
+    digits = parse_number(number)
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        removed = database.write_blocking(lambda c: store.remove_dial_in_number(c, digits))
+    emit(as_json, dataclasses.asdict(removed), [f"dial-in number {removed.number} removed"])
+
+
+@dial_in_numbers.command("list")
+@json_option
+@store_options
+@reports_errors
+def dial_in_numbers_list(as_json: bool, **flags: Any) -> None:
+    """Show the numbers, in the order they were added."""
+    from meetd.store import dial_in_numbers as store
+
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        numbers = database.read_blocking(store.list_dial_in_numbers)
+    if not numbers and not as_json:
+        say("no dial-in numbers")
+    emit(
+        as_json,
+        {"dial_in_numbers": [dataclasses.asdict(entry) for entry in numbers]},
+        [f"{n.number:<16} {n.locale:<12} {n.display_name}" for n in numbers],
+    )
+
+
 # -- db ----------------------------------------------------------------------------------------
 @main.group()
 def db() -> None:

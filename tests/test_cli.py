@@ -151,7 +151,9 @@ CONTRACT = {
         "--recordings-callback-url",
         "--json",
     ],
-    # `dial-in-numbers add/remove/list` join this table with issue 3 (dial-in numbers).
+    ("dial-in-numbers", "add"): ["--locale", "--display-name", "--json"],
+    ("dial-in-numbers", "remove"): ["--json"],
+    ("dial-in-numbers", "list"): ["--json"],
     ("db", "upgrade"): [],
 }
 
