@@ -355,7 +355,7 @@ def service_paths() -> dict[str, Schema]:
 
 
 def components() -> Schema:
-    from meetd.api import openapi_themes
+    from meetd.api import openapi_recordings, openapi_themes
 
     problem = closed(
         {
@@ -389,6 +389,7 @@ def components() -> Schema:
             "RoomPage": room_page_schema(rooms_array),
             "RoomPageBeta": room_page_schema(closed({"rooms": rooms_array})),
             **openapi_themes.schemas(),
+            **openapi_recordings.schemas(),
         },
         "responses": {
             "InputValidationError": error_response(
@@ -426,13 +427,15 @@ def components() -> Schema:
 @functools.cache
 def _document() -> dict[str, Any]:
     # Imported here: routes imports the service endpoints, which import this module.
-    from meetd.api import openapi_themes
+    from meetd.api import files, openapi_recordings, openapi_themes
     from meetd.api.routes import API_PREFIXES
 
     paths = service_paths()
+    paths.update(openapi_recordings.file_paths(files.UPLOAD_PATH, files.DOWNLOAD_PREFIX))
     for prefix in API_PREFIXES:
         paths.update(rooms_paths(prefix))
         paths.update(openapi_themes.paths(prefix))
+        paths.update(openapi_recordings.paths(prefix))
     return {
         "openapi": "3.0.3",
         "info": {
@@ -444,7 +447,7 @@ def _document() -> dict[str, Any]:
             "(NotFound) and a wrong method 405 (MethodNotAllowed), in the error body of "
             "every other failure.",
         },
-        "tags": [{"name": "v1"}, {"name": "beta"}, {"name": "service"}],
+        "tags": [{"name": "v1"}, {"name": "beta"}, {"name": "service"}, {"name": "files"}],
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,
         "components": components(),
