@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trustme
+import vonage
 
 from tests import support
 
@@ -59,6 +62,13 @@ class Server:
     port: int
     ca_pem: Path | None  # the CA that signed the server's certificate; None for plain HTTP
     accounts: tuple[Account, Account]  # two tenants that must not see each other's rooms
+    data_dir: Path
+    database_url: str
+
+    @property
+    def store_options(self) -> list[str]:
+        """What a ``meetd`` command needs to act on this server's state."""
+        return ["--data-dir", str(self.data_dir), "--database-url", self.database_url]
 
     @property
     def hostport(self) -> str:
@@ -183,7 +193,7 @@ def running_meetd(backend: str, data_dir: Path, tls: TLSFiles | None) -> Iterato
         accounts = (provision(store, data_dir, "alice"), provision(store, data_dir, "bob"))
         with serving(store, data_dir / "serve.log", tls) as (_, base):
             port = int(base.rsplit(":", 1)[1])
-            yield Server(base, port, tls.ca_pem if tls else None, accounts)
+            yield Server(base, port, tls.ca_pem if tls else None, accounts, data_dir, url)
 
 
 @pytest.fixture(scope="session")
@@ -223,3 +233,47 @@ def http_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """``meetd serve`` over plain HTTP."""
     with running_meetd(backend, tmp_path_factory.mktemp(f"meetd-http-{backend}"), None) as s:
         yield s
+
+
+# -- the official Python SDK (vonage==3.17.4) ------------------------------------------------
+MeetingsFactory = Callable[..., vonage.Meetings]
+
+
+def sdk_client(server: Server, application_id: str, private_key: str) -> vonage.Client:
+    client = vonage.Client(application_id=application_id, private_key=private_key)
+    client.meetings_api_host(f"{server.hostport}/v1/meetings")
+    client.meetings = vonage.Meetings(client)
+    return client
+
+
+@pytest.fixture
+def connect(tls_server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MeetingsFactory]:
+    """``connect(app)`` or ``connect(app_id, key_path)``: the SDK's Meetings for that caller."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca_pem))
+    clients: list[vonage.Client] = []
+
+    def connect(application: Application | str, private_key: str | None = None) -> Any:
+        if isinstance(application, Application):
+            application, private_key = application.application_id, str(application.private_key)
+        assert private_key is not None
+        clients.append(sdk_client(tls_server, application, private_key))
+        return clients[-1].meetings
+
+    yield connect
+    # Close the SDK's keep-alive connections: an idle TLS connection holds up the server's
+    # shutdown by 30 s (see test_serve.py). A caught ClientError's traceback keeps its
+    # response, and with it a connection, alive in a reference cycle until collected.
+    gc.collect()
+    for client in clients:
+        client.session.close()
+
+
+@pytest.fixture
+def meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
+    return connect(tls_server.accounts[0].application)
+
+
+@pytest.fixture
+def other_meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
+    """Another account's application: its rooms must be invisible to ``meetings``."""
+    return connect(tls_server.accounts[1].application)

@@ -8,9 +8,7 @@ error body: ``Status Code {status}: {name}: {message}``.
 
 from __future__ import annotations
 
-import gc
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,51 +18,9 @@ import vonage
 from vonage.errors import AuthenticationError, ClientError, MeetingsError
 from vonage_jwt.jwt import JwtClient
 
-from tests.e2e.conftest import Application, Server
+from tests.e2e.conftest import MeetingsFactory, Server
 
 pytestmark = pytest.mark.e2e
-
-MeetingsFactory = Callable[..., vonage.Meetings]
-
-
-def sdk_client(server: Server, application_id: str, private_key: str) -> vonage.Client:
-    client = vonage.Client(application_id=application_id, private_key=private_key)
-    client.meetings_api_host(f"{server.hostport}/v1/meetings")
-    client.meetings = vonage.Meetings(client)
-    return client
-
-
-@pytest.fixture
-def connect(tls_server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MeetingsFactory]:
-    """``connect(app)`` or ``connect(app_id, key_path)``: the SDK's Meetings for that caller."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca_pem))
-    clients: list[vonage.Client] = []
-
-    def connect(application: Application | str, private_key: str | None = None) -> Any:
-        if isinstance(application, Application):
-            application, private_key = application.application_id, str(application.private_key)
-        assert private_key is not None
-        clients.append(sdk_client(tls_server, application, private_key))
-        return clients[-1].meetings
-
-    yield connect
-    # Close the SDK's keep-alive connections: an idle TLS connection holds up the server's
-    # shutdown by 30 s (see test_serve.py). A caught ClientError's traceback keeps its
-    # response, and with it a connection, alive in a reference cycle until collected.
-    gc.collect()
-    for client in clients:
-        client.session.close()
-
-
-@pytest.fixture
-def meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
-    return connect(tls_server.accounts[0].application)
-
-
-@pytest.fixture
-def other_meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
-    """Another account's application: its rooms must be invisible to ``meetings``."""
-    return connect(tls_server.accounts[1].application)
 
 
 def wire_time(moment: datetime) -> str:
