@@ -19,8 +19,13 @@ from meetd.settings import (
     settings_to_handoff,
 )
 
-# The variables the operations contract names (MEETD_S3_* arrives with issue 3, uploads).
+# The variables the operations contract names (MEETD_S3_* by the names meetd gives them).
 CONTRACT_VARIABLES = (
+    "MEETD_S3_BUCKET",
+    "MEETD_S3_ENDPOINT_URL",
+    "MEETD_S3_REGION",
+    "MEETD_S3_ACCESS_KEY_ID",
+    "MEETD_S3_SECRET_ACCESS_KEY",
     "MEETD_DATA_DIR",
     "MEETD_DATABASE_URL",
     "MEETD_PUBLIC_URL",
@@ -99,6 +104,8 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
     ("workers", "MEETD_WORKERS", "3", 3, 2),
     ("log_level", "MEETD_LOG_LEVEL", "debug", "debug", "error"),
     ("log_format", "MEETD_LOG_FORMAT", "text", "text", "json"),
+    ("themes_per_application", "MEETD_THEMES_PER_APPLICATION", "7", 7, 8),
+    ("s3_bucket", "MEETD_S3_BUCKET", "env-bucket", "env-bucket", "flag-bucket"),
     (
         "database_url",
         "MEETD_DATABASE_URL",
@@ -237,6 +244,8 @@ INVALID = [
     ("MEETD_LOG_LEVEL", "verbose"),
     ("MEETD_LOG_FORMAT", "xml"),
     ("MEETD_PUBLIC_URL", "meet.example.com"),
+    ("MEETD_THEMES_PER_APPLICATION", "-1"),
+    ("MEETD_THEMES_PER_APPLICATION", "many"),
 ]
 
 
@@ -278,6 +287,51 @@ def test_invalid_flags_are_refused_clearly(flags: dict[str, Any], named: str) ->
 def test_tls_needs_both_files(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="tls-certfile and --tls-keyfile"):
         build(**environ)
+
+
+def test_no_bucket_means_files_in_the_data_dir() -> None:
+    settings = build()
+    assert settings.s3_bucket is None
+    assert settings.themes_per_application == 50
+
+
+def test_s3_settings_from_environment() -> None:
+    settings = build(
+        MEETD_S3_BUCKET="logos",
+        MEETD_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        MEETD_S3_REGION="eu-west-1",
+        MEETD_S3_ACCESS_KEY_ID="id",
+        MEETD_S3_SECRET_ACCESS_KEY="secret",
+    )
+    assert (settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region) == (
+        "logos",
+        "http://127.0.0.1:9000",
+        "eu-west-1",
+    )
+    assert (settings.s3_access_key_id, settings.s3_secret_access_key) == ("id", "secret")
+
+
+@pytest.mark.parametrize(
+    "variable", ["MEETD_S3_ENDPOINT_URL", "MEETD_S3_REGION", "MEETD_S3_ACCESS_KEY_ID"]
+)
+def test_s3_settings_need_a_bucket(variable: str) -> None:
+    value = "http://s3.local" if variable == "MEETD_S3_ENDPOINT_URL" else "x"
+    with pytest.raises(ConfigurationError, match="MEETD_S3_BUCKET is required"):
+        build(**{variable: value})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"MEETD_S3_ACCESS_KEY_ID": "id"}, {"MEETD_S3_SECRET_ACCESS_KEY": "secret"}],
+)
+def test_s3_keys_go_together(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError, match="go together"):
+        build(MEETD_S3_BUCKET="b", **environ)
+
+
+def test_s3_endpoint_must_be_a_url() -> None:
+    with pytest.raises(ConfigurationError, match="MEETD_S3_ENDPOINT_URL must start with http"):
+        build(MEETD_S3_BUCKET="b", MEETD_S3_ENDPOINT_URL="minio:9000")
 
 
 def test_port_zero_means_any_free_port() -> None:
