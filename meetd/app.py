@@ -13,6 +13,7 @@ from meetd.api.context import Services
 from meetd.api.representations import RoomBodies
 from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
+from meetd.files.cleanup import keep_deleting_stale_uploads
 from meetd.files.factory import open_file_store
 from meetd.metrics import Metrics
 from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
@@ -33,15 +34,16 @@ def create_app(
     (then call ``app.state.services.sweeper.sweep_once()`` themselves)."""
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
     metrics = Metrics()
+    clock = clock or SystemClock()
     services = Services(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         rng=rng or random.SystemRandom(),
         metrics=metrics,
         signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),
         room_bodies=RoomBodies(settings.public_url),
-        files=open_file_store(settings, derive_key(secret, "files")),
+        files=open_file_store(settings, derive_key(secret, "files"), clock),
     )
 
     @contextlib.asynccontextmanager
@@ -53,9 +55,16 @@ def create_app(
             services.auth = Authenticator(database, services.clock)
             services.sweeper = ExpirySweeper(database, services.clock, metrics)
             sweeping = asyncio.create_task(services.sweeper.run()) if run_sweeper else None
+            cleaning = None
+            if run_sweeper:
+                cleaning = asyncio.create_task(keep_deleting_stale_uploads(services.files, clock))
             try:
                 yield
             finally:
+                if cleaning is not None:
+                    cleaning.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await cleaning
                 if sweeping is not None:
                     sweeping.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

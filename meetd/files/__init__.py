@@ -16,6 +16,9 @@ import dataclasses
 from typing import Protocol
 
 TEMPORARY_PREFIX = "auto-expiring-temp/"
+# Files under this prefix (finalized theme logos) are public: anyone may download them, and
+# caches may keep them forever, because a key is never reused for other content.
+PUBLIC_PREFIX = "logos/"
 # How long an upload form stays valid; temporary files older than this are deleted.
 UPLOAD_FORM_SECONDS = 3600
 
@@ -38,16 +41,22 @@ class FileStore(Protocol):
         ...
 
     def size(self, key: str) -> int | None:
-        """The stored file's length in bytes, or None when there is none."""
+        """The stored file's length in bytes, or None when there is none (or the key is not
+        valid: client input, such as ``finalizeLogos`` keys, may be checked with this)."""
         ...
 
     def read(self, key: str) -> bytes | None:
+        """The stored file's bytes, or None when there is none (or the key is not valid)."""
         ...
 
     def write(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store ``data`` at ``key`` whole or not at all, replacing what was there.
+        ``ValueError`` for a key :func:`meetd.files.keys.is_valid_key` refuses."""
         ...
 
     def copy(self, source: str, target: str) -> None:
+        """Copy a stored file (on S3 with its content type); ``FileNotFoundError`` when
+        ``source`` holds none, ``ValueError`` for an invalid key."""
         ...
 
     def delete(self, key: str) -> None:
@@ -58,6 +67,16 @@ class FileStore(Protocol):
         """A link that downloads the file for ``expires_in`` seconds, then stops working."""
         ...
 
+    def public_url(self, key: str) -> str:
+        """``{public_url}/files/{key}``: where meetd serves a file under :data:`PUBLIC_PREFIX`
+        to anyone, whichever store holds it."""
+        ...
+
+    def verify_link(self, key: str, *, expires: str | None, signature: str | None) -> bool:
+        """Whether a ``/files/{key}?expires=…&signature=…`` link meetd signed is still good."""
+        ...
+
     def delete_stale_temporary(self, now: float) -> int:
-        """Delete temporary files older than the upload form's life; return how many."""
+        """Delete temporary files older than the upload form's life; return how many.
+        ``now`` is in Unix seconds."""
         ...

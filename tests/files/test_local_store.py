@@ -1,0 +1,160 @@
+"""LocalFileStore: files under the data dir, atomic writes, keys that cannot escape."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from meetd.clock import FakeClock
+from meetd.files import UPLOAD_FORM_SECONDS, FileStore
+from meetd.files.factory import open_file_store
+from meetd.files.local import LocalFileStore
+from meetd.settings import Settings
+
+TEMP = "auto-expiring-temp/logos/white/6f1c"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def local(tmp_path: Path, clock: FakeClock) -> LocalFileStore:
+    return LocalFileStore(
+        tmp_path / "files", public_url="https://meet.test", signing_key=b"k" * 32, clock=clock
+    )
+
+
+def test_the_factory_picks_the_data_dir_without_a_bucket(settings: Settings) -> None:
+    store: FileStore = open_file_store(settings, b"k" * 32, FakeClock())
+    assert isinstance(store, LocalFileStore)
+    assert store.root == settings.data_dir / "files"
+    assert store.public_url("logos/a") == "https://meet.example.test/files/logos/a"
+
+
+def test_write_read_size_delete(local: LocalFileStore, tmp_path: Path) -> None:
+    assert local.size(TEMP) is None
+    assert local.read(TEMP) is None
+    local.write(TEMP, b"\x89PNG data", content_type="image/png")
+    assert (tmp_path / "files" / TEMP).read_bytes() == b"\x89PNG data"
+    assert local.size(TEMP) == 9
+    assert local.read(TEMP) == b"\x89PNG data"
+    local.write(TEMP, b"new", content_type="image/png")
+    assert local.read(TEMP) == b"new"
+    local.delete(TEMP)
+    assert local.size(TEMP) is None
+    local.delete(TEMP)  # a missing file is not an error
+
+
+def test_a_write_leaves_no_temporary_file_behind(local: LocalFileStore, tmp_path: Path) -> None:
+    local.write("logos/white/a", b"x", content_type="image/png")
+    assert os.listdir(tmp_path / "files" / "logos" / "white") == ["a"]
+
+
+def test_a_failed_write_leaves_the_old_file_whole(
+    local: LocalFileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local.write("logos/white/a", b"old", content_type="image/png")
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        local.write("logos/white/a", b"new and longer", content_type="image/png")
+    monkeypatch.undo()
+    assert local.read("logos/white/a") == b"old"
+    assert os.listdir(tmp_path / "files" / "logos" / "white") == ["a"]
+
+
+def test_copy(local: LocalFileStore) -> None:
+    local.write(TEMP, b"logo", content_type="image/png")
+    local.copy(TEMP, "logos/white/6f1c")
+    assert local.read("logos/white/6f1c") == b"logo"
+    assert local.read(TEMP) == b"logo"
+    with pytest.raises(FileNotFoundError):
+        local.copy("auto-expiring-temp/nothing", "logos/white/x")
+    with pytest.raises(FileNotFoundError):
+        local.copy("logos/white", "logos/y")  # a directory is not a file
+    with pytest.raises(ValueError, match="not a valid file key"):
+        local.copy("../secret_key", "logos/x")
+    assert local.size("logos/white/x") is None
+
+
+@pytest.mark.parametrize("key", ["../secret_key", "logos/../../secret_key", ".x", "a//b"])
+def test_invalid_keys_name_no_file(local: LocalFileStore, tmp_path: Path, key: str) -> None:
+    (tmp_path / "secret_key").write_text("secret")
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / ".x").write_text("hidden")
+    assert local.path(key) is None
+    assert local.size(key) is None
+    assert local.read(key) is None
+    local.delete(key)
+    assert (tmp_path / "secret_key").exists()
+    with pytest.raises(ValueError, match="not a valid file key"):
+        local.write(key, b"x", content_type="image/png")
+
+
+def test_directories_are_not_files(local: LocalFileStore) -> None:
+    local.write("logos/white/a", b"x", content_type="image/png")
+    assert local.size("logos/white") is None
+    assert local.read("logos/white") is None
+    assert local.read("logos/white/a/b") is None  # under a file
+    local.delete("logos/white")
+    assert local.read("logos/white/a") == b"x"
+
+
+def test_stale_temporary_files_are_deleted_after_the_forms_life(
+    local: LocalFileStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    local.write(TEMP, b"old", content_type="image/png")
+    local.write("logos/white/kept", b"final", content_type="image/png")
+    clock.advance(UPLOAD_FORM_SECONDS - 1)
+    local.write("auto-expiring-temp/logos/colored/new", b"new", content_type="image/png")
+    leftover = tmp_path / "files" / "auto-expiring-temp" / "logos" / ".crashed.tmp"
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (0, 0))
+    now = clock.now_ms() / 1000
+    assert local.delete_stale_temporary(now) == 1  # the crashed write's leftover
+    assert local.size(TEMP) == 3  # written UPLOAD_FORM_SECONDS - 1 ago: kept
+    assert not leftover.exists()
+    assert local.delete_stale_temporary(now + 1) == 0  # exactly UPLOAD_FORM_SECONDS old
+    assert local.delete_stale_temporary(now + 1.001) == 1
+    assert local.size(TEMP) is None
+    assert local.read("auto-expiring-temp/logos/colored/new") == b"new"
+    assert local.read("logos/white/kept") == b"final"  # only temporary files go
+    assert local.delete_stale_temporary(now + 2 * UPLOAD_FORM_SECONDS) == 1
+    assert local.delete_stale_temporary(now + 2 * UPLOAD_FORM_SECONDS) == 0
+
+
+def test_no_temporary_directory_means_nothing_to_delete(local: LocalFileStore) -> None:
+    assert local.delete_stale_temporary(10**10) == 0
+
+
+def test_download_urls_and_public_urls(local: LocalFileStore, clock: FakeClock) -> None:
+    url = local.download_url("recordings/a.mp4", expires_in=60)
+    expires = clock.now_ms() // 1000 + 60
+    prefix = f"https://meet.test/files/recordings/a.mp4?expires={expires}&signature="
+    assert url.startswith(prefix)
+    signature = url.removeprefix(prefix)
+    assert local.verify_link("recordings/a.mp4", expires=str(expires), signature=signature)
+    clock.advance(60)
+    assert not local.verify_link("recordings/a.mp4", expires=str(expires), signature=signature)
+    assert local.public_url("logos/white/a") == "https://meet.test/files/logos/white/a"
+    with pytest.raises(ValueError, match="not a valid file key"):
+        local.download_url("../x", expires_in=60)
+
+
+def test_an_upload_form_points_at_meetd(local: LocalFileStore, clock: FakeClock) -> None:
+    form = local.upload_form(
+        TEMP, content_type="image/png", max_bytes=100, extra_fields={"logoType": "white"}
+    )
+    assert form.url == "https://meet.test/uploads"
+    assert form.fields["key"] == TEMP
+    assert form.fields["logoType"] == "white"
+    policy = local.verify_upload(form.fields)
+    assert policy.expires == clock.now_ms() // 1000 + UPLOAD_FORM_SECONDS
+    assert policy.max_bytes == 100
