@@ -22,6 +22,7 @@ from meetd.api.openapi import (
     tag_of,
 )
 from meetd.domain import themes
+from meetd.domain.logos import LOGO_TYPES
 
 # The patterns as the validators apply them (the name rule keeps the OpenAPI regex dialect).
 MAIN_COLOR: Schema = {"type": "string", "maxLength": 7, "pattern": themes.MAIN_COLOR.pattern}
@@ -89,7 +90,7 @@ def upload_form_schema() -> Schema:
                 "properties": {
                     "Content-Type": enum(["image/png"]),
                     "key": {"type": "string"},
-                    "logoType": enum(themes.LOGO_TYPES),
+                    "logoType": enum(LOGO_TYPES),
                 },
                 "required": ["Content-Type", "key", "logoType"],
                 "additionalProperties": {"type": "string"},
@@ -105,7 +106,7 @@ def finalize_schema() -> Schema:
             "keys": {
                 "type": "array",
                 "minItems": 1,
-                "maxItems": len(themes.LOGO_TYPES),
+                "maxItems": len(LOGO_TYPES),
                 "uniqueItems": True,
                 "items": {"oneOf": [key, obj({"key": key}, required=("key",))]},
                 "description": "The upload forms' keys, at most one per logo type.",

@@ -22,9 +22,8 @@ from meetd.api.representations import theme_body
 from meetd.api.requests import json_body
 from meetd.api.responses import JSONResponse, no_content
 from meetd.api.rooms import room_page
+from meetd.domain.logos import LOGO_TYPES, MAX_LOGO_BYTES, logo_problem
 from meetd.domain.themes import (
-    LOGO_TYPES,
-    MAX_LOGO_BYTES,
     logo_type_of,
     parse_force,
     parse_logo_keys,
@@ -204,8 +203,6 @@ def _check_logos(files: FileStore, keys: list[str]) -> list[dict[str, str]]:
             if data is None:  # deleted since: its form expired a moment ago
                 errors.append({"logoKey": key, "code": "key_not_found"})
                 continue
-            from meetd.domain.logos import logo_problem  # TEMPORARY until logos.py lands
-
             problem = logo_problem(data, logo_type)
         if problem is not None:
             errors.append(

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from meetd.domain import validation as check
+from meetd.domain.logos import LOGO_TYPES
 from meetd.errors import InputValidationError, NotFoundError
 
 THEME_FIELDS = ("theme_name", "main_color", "brand_text", "short_company_url")
@@ -27,8 +28,6 @@ MAX_NAME = 200
 MAX_BRAND_TEXT = 200
 MAX_SHORT_URL = 128
 
-LOGO_TYPES = ("white", "colored", "favicon")
-MAX_LOGO_BYTES = 1024 * 1024  # an upload form refuses more; finalizing checks again
 # The theme column each kind of logo fills.
 LOGO_COLUMNS = {
     "white": "brand_image_white",
