@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meetd.store import migrations
+from meetd.store import accounts, migrations
 from meetd.store.database import Connection, Database, open_database
 
 CREATE_TABLE = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
@@ -58,7 +58,9 @@ def test_upgrade_applies_every_migration_once(database_url: str) -> None:
     try:
         assert db.write_blocking(migrations.upgrade) == [v for v, _, _ in migrations.MIGRATIONS]
         assert db.write_blocking(migrations.upgrade) == []
-        assert db.read_blocking(migrations.applied_versions) == {migrations.LATEST_VERSION}
+        versions = {version for version, _, _ in migrations.MIGRATIONS}
+        assert db.read_blocking(migrations.applied_versions) == versions
+        assert max(versions) == migrations.LATEST_VERSION
     finally:
         db.close()
     # A restart (a new Database on the same store) finds nothing to do either.
@@ -68,6 +70,36 @@ def test_upgrade_applies_every_migration_once(database_url: str) -> None:
         assert again.read_blocking(lambda c: c.fetchone("SELECT COUNT(*) FROM rooms")[0]) == 0
     finally:
         again.close()
+
+
+def test_an_older_database_is_upgraded_in_place(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made by the first release (migration 1 only), with an account in it,
+    takes the later migrations and keeps its data."""
+    first_release = migrations.MIGRATIONS[:1]
+    monkeypatch.setattr(migrations, "MIGRATIONS", first_release)
+    db = open_database(database_url)
+    try:
+        assert db.write_blocking(migrations.upgrade) == [1]
+        db.write_blocking(
+            lambda c: accounts.create_account(
+                c, name="old", api_key="oldkey", api_secret="s", now_ms=0
+            )
+        )
+    finally:
+        db.close()
+    monkeypatch.undo()
+
+    db = open_database(database_url)
+    try:
+        later = [version for version, _, _ in migrations.MIGRATIONS[1:]]
+        assert later
+        assert db.write_blocking(migrations.upgrade) == later
+        assert db.read_blocking(lambda c: c.fetchone("SELECT name FROM accounts")[0]) == "old"
+        assert db.read_blocking(lambda c: c.fetchone("SELECT COUNT(*) FROM recordings")[0]) == 0
+    finally:
+        db.close()
 
 
 def test_blocking_write_and_read(database: Database) -> None:
