@@ -255,3 +255,21 @@ def test_deleting_a_theme_deletes_its_logos(client: TestClient, account: Caller)
 
     assert files(client).size(body["brand_image_white"]) is None
     assert client.get(body["brand_image_white_url"]).status_code == 404
+
+
+def test_a_file_that_cannot_be_deleted_does_not_fail_the_request(
+    client: TestClient, account: Caller, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    theme = create_theme(client, account)
+    key = upload(client, forms(client, account)["white"], LOGO)
+    body = finalize(client, account, theme["theme_id"], [key]).json()
+
+    def refuse(key: str) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(files(client), "delete", refuse)
+    response = client.delete(f"{THEMES}/{theme['theme_id']}", headers=account.basic)
+
+    assert response.status_code == 204
+    assert client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).status_code == 404
+    assert any(record.key == body["brand_image_white"] for record in caplog.records)  # type: ignore[attr-defined]

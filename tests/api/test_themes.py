@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from meetd.store import themes as store_themes
 from tests.support import Caller, assert_error, assert_invalid, create_room
 
 THEMES = "/v1/meetings/themes"
@@ -401,3 +402,19 @@ def test_a_room_cannot_take_another_applications_theme(
         "BadRequestError",
         f"Failed to create room because theme id {theme['theme_id']} not found",
     )
+
+
+def test_a_short_url_taken_in_a_race_is_still_a_409(
+    client: TestClient, account: Caller, other_account: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes may both pass the store's check; the UNIQUE index then decides, and the
+    loser gets the same 409, not a 500."""
+    create_theme(client, account, short_company_url="raced")
+    monkeypatch.setattr(store_themes, "_check_unique", lambda *args: None)
+    response = client.post(
+        THEMES,
+        headers=other_account.basic,
+        json={"main_color": "#fff", "brand_text": "B", "short_company_url": "raced"},
+    )
+    assert_error(response, 409, "ConflictError", "short_company_url already exists")
+    assert client.get(THEMES, headers=other_account.basic).json() == []
