@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ import pytest
 import trustme
 import vonage
 
+from meetd.clock import SystemClock
+from meetd.files.factory import open_file_store
+from meetd.settings import build_settings
+from meetd.store import recordings
+from meetd.store.database import Connection, open_database
 from tests import support
 
 MEETD = Path(sys.executable).with_name("meetd")
@@ -277,3 +283,51 @@ def meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
 def other_meetings(tls_server: Server, connect: MeetingsFactory) -> vonage.Meetings:
     """Another account's application: its rooms must be invisible to ``meetings``."""
     return connect(tls_server.accounts[1].application)
+
+
+# -- recordings, made where the realtime service will make them -------------------------------
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
+
+
+def add_recorded_session(server: Server, room_id: str, *statuses: str) -> tuple[str, list[str]]:
+    """A session in ``room_id`` with one recording per status, put into the server's database
+    through :mod:`meetd.store.recordings`; uploaded ones get a file (``VIDEO``) in the
+    server's file store. Returns the session id and the recording ids."""
+    session_id = f"2_MX40{uuid.uuid4().hex}-fg"
+    now = int(time.time() * 1000)
+    ids = [str(uuid.uuid4()) for _ in statuses]
+    settings = build_settings(
+        {"data_dir": server.data_dir, "database_url": server.database_url}, environ={}
+    )
+    store = open_file_store(settings, b"unused: no links are signed here", SystemClock())
+
+    def record(conn: Connection) -> list[str | None]:
+        recordings.insert_session(conn, session_id=session_id, room_id=room_id, started_at=now)
+        keys: list[str | None] = []
+        for offset, (recording_id, status) in enumerate(zip(ids, statuses, strict=True)):
+            started = now + offset * 1000
+            row = recordings.insert_recording(
+                conn, recording_id=recording_id, session_id=session_id, started_at=started
+            )
+            key = None
+            if status == "uploaded":
+                key = recordings.recording_storage_key(row.application_id, recording_id)
+            recordings.update_recording(
+                conn,
+                recording_id,
+                status=status,
+                ended_at=None if status == "started" else started + 9000,
+                storage_key=key,
+            )
+            keys.append(key)
+        return keys
+
+    database = open_database(server.database_url)
+    try:
+        keys = database.write_blocking(record)
+    finally:
+        database.close()
+    for key in keys:
+        if key is not None:
+            store.write(key, VIDEO, content_type="video/mp4")
+    return session_id, ids

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests import support
-from tests.e2e.conftest import Account, Server
+from tests.e2e.conftest import VIDEO, Account, Server, add_recorded_session, run_meetd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
 
@@ -226,4 +226,105 @@ def test_errors_reach_the_sdk_as_vonage_bodies(sdk: Driver, other_sdk: Driver) -
         "temporary",
         "name": "BadRequestError",
         "status": 400,
+    }
+
+
+# -- themes, the default theme, dial-in numbers and recordings (issue 3) -----------------------
+def test_themes(sdk: Driver, http_server: Server) -> None:
+    short_url = f"node-{uuid.uuid4().hex[:8]}"
+    theme = sdk.call(
+        "createTheme",
+        {
+            "themeName": short_url,
+            "mainColor": "#12f64e",
+            "brandText": "Node Co",
+            "shortCompanyUrl": short_url,
+        },
+    )
+    theme_id = theme["themeId"]
+    assert theme["brandText"] == "Node Co"
+    assert theme["shortCompanyUrl"] == short_url
+    assert theme["domain"] == "VCP"
+
+    room = sdk.call(
+        "createRoom",
+        {
+            "displayName": "themed",
+            "type": "long_term",
+            "expiresAt": in_days(2),
+            "themeId": theme_id,
+        },
+    )
+    listed, got, updated, rooms, default = sdk.calls(
+        ("getThemes",),
+        ("getTheme", theme_id),
+        ("updateTheme", theme_id, {"brandText": "Node Co 2"}),
+        ("getRoomsForTheme", theme_id),
+        ("setDefaultTheme", theme_id),
+    )
+    assert theme in listed
+    assert got == theme
+    assert updated == {**theme, "brandText": "Node Co 2"}
+    assert [r["id"] for r in rooms] == [room["id"]]
+    assert rooms[0]["guestUrl"] == f"{http_server.url}/{short_url}/{room['meetingCode']}"
+    assert default is True
+    assert sdk.call("createRoom", {"displayName": "default theme"})["themeId"] == theme_id
+
+    refused, deleted, after = sdk.batch(
+        ("deleteTheme", theme_id), ("deleteTheme", theme_id, True), ("getRoom", room["id"])
+    )
+    assert refused["status"] == 400
+    assert refused["body"]["message"] == "could not delete theme"
+    assert deleted["ok"] is True
+    assert after["result"]["themeId"] is None
+
+
+def test_dial_in_numbers(sdk: Driver, http_server: Server) -> None:
+    number = f"54{uuid.uuid4().int % 10**10:010d}"
+    run_meetd(
+        "dial-in-numbers",
+        "add",
+        number,
+        "--locale",
+        "es-AR",
+        "--display-name",
+        "Argentina",
+        *http_server.store_options,
+    )
+    try:
+        numbers = sdk.call("getDialInNumbers")
+        assert {"number": number, "locale": "es-AR", "displayName": "Argentina"} in numbers
+    finally:
+        run_meetd("dial-in-numbers", "remove", number, *http_server.store_options)
+
+
+def test_recordings(sdk: Driver, other_sdk: Driver, http_server: Server) -> None:
+    room_id = sdk.call("createRoom", {"displayName": "recorded"})["id"]
+    session_id, (uploaded, paused) = add_recorded_session(
+        http_server, room_id, "uploaded", "paused"
+    )
+
+    # getSessionRecordings reads GET /sessions/{id} (contract §10).
+    session, recording = sdk.calls(("getSessionRecordings", session_id), ("getRecording", uploaded))
+    assert [r["id"] for r in session] == [uploaded, paused]
+    assert session[0]["status"] == "uploaded"
+    assert session[0]["url"].startswith(f"{http_server.url}/files/recordings/")
+    assert "url" not in session[1]  # undefined: no file yet
+    assert recording["sessionId"] == session_id
+    with http_server.http() as http:
+        assert http.get(recording["url"]).content == VIDEO
+
+    theirs, forbidden, deleted, gone = [
+        *other_sdk.batch(("getRecording", uploaded)),
+        *sdk.batch(
+            ("deleteRecording", paused), ("deleteRecording", uploaded), ("getRecording", uploaded)
+        ),
+    ]
+    assert theirs["status"] == 404
+    assert forbidden["status"] == 403
+    assert deleted["ok"] is True
+    assert gone["body"] == {
+        "message": f"Recording {uploaded} was not found",
+        "name": "NotFoundError",
+        "status": 404,
     }

@@ -2,96 +2,38 @@
 ``get_recording``, ``get_session_recordings``, ``delete_recording`` and
 ``list_dial_in_numbers``.
 
-Nothing in meetd makes recordings yet (the realtime service will), so the tests put a
-session, its recordings and a file where that service will: into the server's database
-through :mod:`meetd.store.recordings` and into its data dir through its file store. The
-dial-in numbers come from ``meetd dial-in-numbers add``, as an operator sets them.
+Nothing in meetd makes recordings yet (the realtime service will), so the tests put them
+where that service will (``add_recorded_session``). The dial-in numbers come from ``meetd
+dial-in-numbers add``, as an operator sets them.
 """
 
 from __future__ import annotations
 
 import random
 import subprocess
-import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import vonage
 from vonage.errors import ClientError
 
-from meetd.clock import SystemClock
-from meetd.files.factory import open_file_store
-from meetd.settings import build_settings
-from meetd.store import recordings
-from meetd.store.database import Connection, Database, open_database
-from tests.e2e.conftest import MEETD, Server, run_meetd
+from tests.e2e.conftest import MEETD, VIDEO, Server, add_recorded_session, run_meetd
 
 pytestmark = pytest.mark.e2e
-
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
 
 
 def error(status: int, name: str, message: str) -> str:
     return f"Status Code {status}: {name}: {message}"
 
 
-@pytest.fixture
-def server_database(tls_server: Server) -> Iterator[Database]:
-    database = open_database(tls_server.database_url)
-    try:
-        yield database
-    finally:
-        database.close()
-
-
 def recorded_session(
-    server: Server, database: Database, meetings: vonage.Meetings, *statuses: str
+    server: Server, meetings: vonage.Meetings, *statuses: str
 ) -> tuple[str, list[str]]:
-    """A session in a new room of ``meetings``' application, with one recording per status;
-    uploaded ones get a file. Returns the session id and the recording ids."""
     room_id = meetings.create_room({"display_name": "recorded"})["id"]
-    session_id = f"2_MX40{uuid.uuid4().hex}-fg"
-    now = int(time.time() * 1000)
-    ids = [str(uuid.uuid4()) for _ in statuses]
-    settings = build_settings(
-        {"data_dir": server.data_dir, "database_url": server.database_url}, environ={}
-    )
-    store = open_file_store(settings, b"unused: no links are signed here", SystemClock())
-
-    def record(conn: Connection) -> list[str | None]:
-        recordings.insert_session(conn, session_id=session_id, room_id=room_id, started_at=now)
-        keys: list[str | None] = []
-        for offset, (recording_id, status) in enumerate(zip(ids, statuses, strict=True)):
-            started = now + offset * 1000
-            row = recordings.insert_recording(
-                conn, recording_id=recording_id, session_id=session_id, started_at=started
-            )
-            key = None
-            if status == "uploaded":
-                key = recordings.recording_storage_key(row.application_id, recording_id)
-            recordings.update_recording(
-                conn,
-                recording_id,
-                status=status,
-                ended_at=None if status == "started" else started + 9000,
-                storage_key=key,
-            )
-            keys.append(key)
-        return keys
-
-    for key in database.write_blocking(record):
-        if key is not None:
-            store.write(key, VIDEO, content_type="video/mp4")
-    return session_id, ids
+    return add_recorded_session(server, room_id, *statuses)
 
 
-def test_get_and_list_recordings(
-    tls_server: Server, server_database: Database, meetings: vonage.Meetings
-) -> None:
-    session_id, (uploaded, running) = recorded_session(
-        tls_server, server_database, meetings, "uploaded", "started"
-    )
+def test_get_and_list_recordings(tls_server: Server, meetings: vonage.Meetings) -> None:
+    session_id, (uploaded, running) = recorded_session(tls_server, meetings, "uploaded", "started")
 
     recording = meetings.get_recording(uploaded)
     assert list(recording) == ["id", "session_id", "started_at", "ended_at", "status", "_links"]
@@ -113,12 +55,8 @@ def test_get_and_list_recordings(
     assert listed["_embedded"]["recordings"][1]["ended_at"] is None
 
 
-def test_delete_recording(
-    tls_server: Server, server_database: Database, meetings: vonage.Meetings
-) -> None:
-    _, (uploaded, stopped) = recorded_session(
-        tls_server, server_database, meetings, "uploaded", "stopped"
-    )
+def test_delete_recording(tls_server: Server, meetings: vonage.Meetings) -> None:
+    _, (uploaded, stopped) = recorded_session(tls_server, meetings, "uploaded", "stopped")
     link = meetings.get_recording(uploaded)["_links"]["url"]["href"]
 
     assert meetings.delete_recording(uploaded) is None
@@ -139,13 +77,10 @@ def test_delete_recording(
 
 def test_recordings_of_another_application_do_not_exist(
     tls_server: Server,
-    server_database: Database,
     meetings: vonage.Meetings,
     other_meetings: vonage.Meetings,
 ) -> None:
-    session_id, (theirs,) = recorded_session(
-        tls_server, server_database, other_meetings, "uploaded"
-    )
+    session_id, (theirs,) = recorded_session(tls_server, other_meetings, "uploaded")
     with pytest.raises(ClientError) as raised:
         meetings.get_recording(theirs)
     assert str(raised.value) == error(404, "NotFoundError", f"Recording {theirs} was not found")
