@@ -1,6 +1,6 @@
 """Real ``meetd serve`` processes for tests: a free loopback port, ready once /healthz says so.
 
-Used by the lifetime tests here and by ``tests/test_cli.py``. Output goes to files, not pipes,
+Used by the lifetime tests here and by ``tests/cli/``. Output goes to files, not pipes,
 so a chatty server can never block on a full pipe, and a test that fails can show the log.
 """
 

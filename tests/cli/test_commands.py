@@ -2,15 +2,13 @@
 
 Most commands run in-process through click's CliRunner against a real database (SQLite, and
 PostgreSQL where the ``database_url`` fixture says so); what the API then makes of their
-output is checked through ``create_app`` on the same database. ``meetd serve`` and the
-console script itself run as real processes.
+output is checked through ``create_app`` on the same database. The console script itself
+runs as a real process, and so does ``meetd serve`` (``test_serve.py``).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import signal
 import stat
 import subprocess
 import sys
@@ -19,81 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import pytest
-from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from starlette.testclient import TestClient
 
-from meetd.app import create_app
 from meetd.cli import main
-from meetd.settings import ENVIRONMENT_VARIABLES, build_settings
 from tests import support
+from tests.cli.runner import (
+    ACCOUNT_KEYS,
+    APPLICATION_KEYS,
+    api_client,
+    create_room,
+    meetd,
+    one_json_object,
+    refused,
+)
 from tests.e2e_lifetime.servers import (
-    ServerPool,
     clean_environment,
     meetd_command,
-    server_pool,
-    wait_healthy,
 )
-
-ACCOUNT_KEYS = {"account_id", "api_key", "api_secret", "application_id"}
-APPLICATION_KEYS = {"application_id", "account_id", "signature_secret"}
-
-
-@pytest.fixture(autouse=True)
-def no_meetd_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No MEETD_* setting leaks in from the shell, and the default data dir is a temp one."""
-    for name in ENVIRONMENT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(data_dir: Path, database_url: str) -> list[str]:
-    """``--data-dir`` and ``--database-url`` after the subcommand, SQLite or PostgreSQL."""
-    return ["--data-dir", str(data_dir), "--database-url", database_url]
-
-
-def meetd(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
-
-
-def one_json_object(result: Result) -> dict[str, Any]:
-    """stdout holds exactly one JSON object and nothing else."""
-    assert result.exit_code == 0, f"exit {result.exit_code}: {result.output}"
-    assert result.stdout.count("\n") == 1 and result.stdout.endswith("\n"), result.stdout
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
-def refused(result: Result, exit_code: int, *phrases: str) -> str:
-    """Failed with this status and a one-line ``Error:`` naming the problem, no traceback."""
-    assert result.exit_code == exit_code, f"exit {result.exit_code}: {result.output}"
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
-    return result.stderr
-
-
-def api_client(data_dir: Path, database_url: str) -> TestClient:
-    settings = build_settings(
-        {"data_dir": data_dir, "database_url": database_url, "secret_key": "k"}, environ={}
-    )
-    return TestClient(create_app(settings, run_sweeper=False))
-
-
-def create_room(client: TestClient, headers: dict[str, str]) -> httpx.Response:
-    return client.post("/v1/meetings/rooms", headers=headers, json={"display_name": "cli"})
 
 
 # -- help --------------------------------------------------------------------------------------
@@ -566,81 +508,3 @@ def test_a_real_process_honours_the_environment(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert again.stdout == ""
     assert again.stderr == "Error: an account with API key same already exists\n"
-
-
-# -- serve -------------------------------------------------------------------------------------
-CREDENTIALS = re.compile(r"API key:\s+(\S+)\s+API secret:\s+(\S+)")
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[ServerPool]:
-    with server_pool(tmp_path / "logs") as pool:
-        yield pool
-
-
-@pytest.mark.e2e
-def test_serve_prints_the_first_account_once_and_it_works(
-    servers: ServerPool, data_dir: Path, database_url: str
-) -> None:
-    server = servers.start(data_dir, database_url=database_url)
-    printed = CREDENTIALS.findall(server.stdout)
-    assert len(printed) == 1, server.stdout
-    api_key, api_secret = printed[0]
-    assert "only this once" in server.stdout
-
-    def create(url: str) -> httpx.Response:
-        return httpx.post(
-            f"{url}/v1/meetings/rooms",
-            auth=(api_key, api_secret),
-            json={"display_name": "first"},
-            timeout=10,
-        )
-
-    response = create(server.url)
-    assert response.status_code == 201, response.text
-    assert response.json()["display_name"] == "first"
-    server.stop()
-    # uvicorn ends by re-raising the SIGTERM it handled, after a graceful shutdown.
-    assert server.process.returncode in (0, -signal.SIGTERM), server.stderr[-2000:]
-    assert "Application shutdown complete" in server.stderr
-
-    again = servers.start(data_dir, database_url=database_url)
-    assert "API secret" not in again.stdout
-    assert api_secret not in again.stdout + again.stderr
-    assert create(again.url).status_code == 201
-
-
-@pytest.mark.e2e
-def test_serve_prints_nothing_when_an_account_exists(
-    servers: ServerPool, data_dir: Path, store: list[str], database_url: str
-) -> None:
-    one_json_object(meetd("accounts", "create", "--json", *store))
-    server = servers.start(data_dir, database_url=database_url)
-    assert "API secret" not in server.stdout
-
-
-@pytest.mark.e2e
-def test_servers_starting_together_on_an_empty_database_make_one_account(
-    servers: ServerPool, tmp_path: Path
-) -> None:
-    """ "With an empty database it creates an account and prints its API key and secret
-    once" — also when several processes start on one PostgreSQL database at the same moment.
-    A race shows only sometimes, so the start is tried a few times on fresh databases."""
-    for attempt in range(3):
-        with support.postgres_schema() as url:
-            try:
-                group = [
-                    servers.launch(tmp_path / f"{attempt}-{i}", database_url=url) for i in range(3)
-                ]
-                for server in group:
-                    wait_healthy(server)
-                printed = [CREDENTIALS.findall(server.stdout) for server in group]
-                assert sum(len(found) for found in printed) == 1, f"printed: {printed}"
-                accounts = [
-                    meetd("applications", "create", "--account", key, "--database-url", url)
-                    for found in printed
-                    for key, _ in found
-                ]
-                assert all(result.exit_code == 0 for result in accounts)
-            finally:
-                servers.stop_all()

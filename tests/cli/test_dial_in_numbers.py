@@ -8,30 +8,11 @@ from typing import Any
 
 import pytest
 
-from meetd.settings import ENVIRONMENT_VARIABLES
 from tests import support
-from tests.test_cli import api_client, meetd, one_json_object, refused
+from tests.cli.runner import api_client, meetd, one_json_object, refused
 
 ARGENTINA = {"number": "541139862166", "locale": "es-AR", "display_name": "Argentina"}
 UK = {"number": "442381924626", "locale": "en-GB", "display_name": "United Kingdom"}
-
-
-@pytest.fixture(autouse=True)
-def no_meetd_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No MEETD_* setting leaks in from the shell, and the default data dir is a temp one."""
-    for name in ENVIRONMENT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(data_dir: Path, database_url: str) -> list[str]:
-    return ["--data-dir", str(data_dir), "--database-url", database_url]
 
 
 def add(store: list[str], number: str, locale: str, name: str, *more: str) -> Any:

@@ -1,0 +1,95 @@
+"""``meetd serve`` as a real process: the first account's credentials, printed once."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import support
+from tests.cli.runner import meetd, one_json_object
+from tests.e2e_lifetime.servers import (
+    ServerPool,
+    server_pool,
+    wait_healthy,
+)
+
+CREDENTIALS = re.compile(r"API key:\s+(\S+)\s+API secret:\s+(\S+)")
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[ServerPool]:
+    with server_pool(tmp_path / "logs") as pool:
+        yield pool
+
+
+@pytest.mark.e2e
+def test_serve_prints_the_first_account_once_and_it_works(
+    servers: ServerPool, data_dir: Path, database_url: str
+) -> None:
+    server = servers.start(data_dir, database_url=database_url)
+    printed = CREDENTIALS.findall(server.stdout)
+    assert len(printed) == 1, server.stdout
+    api_key, api_secret = printed[0]
+    assert "only this once" in server.stdout
+
+    def create(url: str) -> httpx.Response:
+        return httpx.post(
+            f"{url}/v1/meetings/rooms",
+            auth=(api_key, api_secret),
+            json={"display_name": "first"},
+            timeout=10,
+        )
+
+    response = create(server.url)
+    assert response.status_code == 201, response.text
+    assert response.json()["display_name"] == "first"
+    server.stop()
+    # uvicorn ends by re-raising the SIGTERM it handled, after a graceful shutdown.
+    assert server.process.returncode in (0, -signal.SIGTERM), server.stderr[-2000:]
+    assert "Application shutdown complete" in server.stderr
+
+    again = servers.start(data_dir, database_url=database_url)
+    assert "API secret" not in again.stdout
+    assert api_secret not in again.stdout + again.stderr
+    assert create(again.url).status_code == 201
+
+
+@pytest.mark.e2e
+def test_serve_prints_nothing_when_an_account_exists(
+    servers: ServerPool, data_dir: Path, store: list[str], database_url: str
+) -> None:
+    one_json_object(meetd("accounts", "create", "--json", *store))
+    server = servers.start(data_dir, database_url=database_url)
+    assert "API secret" not in server.stdout
+
+
+@pytest.mark.e2e
+def test_servers_starting_together_on_an_empty_database_make_one_account(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    """ "With an empty database it creates an account and prints its API key and secret
+    once" — also when several processes start on one PostgreSQL database at the same moment.
+    A race shows only sometimes, so the start is tried a few times on fresh databases."""
+    for attempt in range(3):
+        with support.postgres_schema() as url:
+            try:
+                group = [
+                    servers.launch(tmp_path / f"{attempt}-{i}", database_url=url) for i in range(3)
+                ]
+                for server in group:
+                    wait_healthy(server)
+                printed = [CREDENTIALS.findall(server.stdout) for server in group]
+                assert sum(len(found) for found in printed) == 1, f"printed: {printed}"
+                accounts = [
+                    meetd("applications", "create", "--account", key, "--database-url", url)
+                    for found in printed
+                    for key, _ in found
+                ]
+                assert all(result.exit_code == 0 for result in accounts)
+            finally:
+                servers.stop_all()
