@@ -11,6 +11,9 @@ import base64
 import hashlib
 import hmac
 
+from meetd.clock import Clock
+from meetd.files.keys import check_key
+
 _PURPOSE = b"meetd-download-link\n"  # one key signs forms and links: never the same message
 _MAX_EXPIRES_DIGITS = 12  # Unix seconds for the next thirty thousand years
 
@@ -33,3 +36,21 @@ def verify_link(
     if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         return False
     return now < int(expires)
+
+
+class MeetdLinks:
+    """The links to files that point at meetd itself, whichever store holds the files: a
+    logo's public link, and the check of a download link meetd signed. Both stores inherit
+    it."""
+
+    def __init__(self, *, public_url: str, signing_key: bytes, clock: Clock) -> None:
+        self.clock = clock
+        self._public_url = public_url
+        self._signing_key = signing_key
+
+    def public_url(self, key: str) -> str:
+        return f"{self._public_url}/files/{check_key(key)}"
+
+    def verify_link(self, key: str, *, expires: str | None, signature: str | None) -> bool:
+        now = self.clock.now_ms() / 1000
+        return verify_link(key, expires, signature, self._signing_key, now)

@@ -24,12 +24,10 @@ from meetd.files import TEMPORARY_PREFIX, UPLOAD_FORM_SECONDS, UploadForm, forms
 from meetd.files.keys import check_key, is_valid_key
 
 
-class LocalFileStore:
+class LocalFileStore(links.MeetdLinks):
     def __init__(self, root: Path, *, public_url: str, signing_key: bytes, clock: Clock) -> None:
+        super().__init__(public_url=public_url, signing_key=signing_key, clock=clock)
         self.root = root
-        self.clock = clock
-        self._public_url = public_url
-        self._signing_key = signing_key
 
     def path(self, key: str) -> Path | None:
         """Where ``key`` lives on disk, or None for a key that names no file."""
@@ -89,13 +87,6 @@ class LocalFileStore:
         expires = self._now() + expires_in
         signature = links.sign_link(check_key(key), expires, self._signing_key)
         return f"{self._public_url}/files/{key}?expires={expires}&signature={signature}"
-
-    def public_url(self, key: str) -> str:
-        return f"{self._public_url}/files/{check_key(key)}"
-
-    def verify_link(self, key: str, *, expires: str | None, signature: str | None) -> bool:
-        now = self.clock.now_ms() / 1000
-        return links.verify_link(key, expires, signature, self._signing_key, now)
 
     def delete_stale_temporary(self, now: float) -> int:
         cutoff = now - UPLOAD_FORM_SECONDS

@@ -51,15 +51,16 @@ def s3_client(settings: Settings) -> Any:
     )
 
 
-class S3FileStore:
+class S3FileStore(links.MeetdLinks):
+    """Links meetd signed itself (``download_url`` here points at the bucket instead) keep
+    working, redirected, when a deployment moves its files from the data dir to a bucket."""
+
     def __init__(
         self, client: Any, bucket: str, *, public_url: str, signing_key: bytes, clock: Clock
     ) -> None:
+        super().__init__(public_url=public_url, signing_key=signing_key, clock=clock)
         self.client = client
         self.bucket = bucket
-        self.clock = clock
-        self._public_url = public_url
-        self._signing_key = signing_key
 
     def upload_form(
         self, key: str, *, content_type: str, max_bytes: int, extra_fields: dict[str, str]
@@ -133,15 +134,6 @@ class S3FileStore:
             ExpiresIn=expires_in,
         )
         return str(url)
-
-    def public_url(self, key: str) -> str:
-        return f"{self._public_url}/files/{check_key(key)}"
-
-    def verify_link(self, key: str, *, expires: str | None, signature: str | None) -> bool:
-        # Links meetd signed itself (download_url here points at the bucket instead); they
-        # keep working when a deployment moves its files from the data dir to a bucket.
-        now = self.clock.now_ms() / 1000
-        return links.verify_link(key, expires, signature, self._signing_key, now)
 
     def delete_stale_temporary(self, now: float) -> int:
         cutoff = now - UPLOAD_FORM_SECONDS
