@@ -9,20 +9,12 @@ from meetd.api.context import authenticate
 from meetd.api.requests import json_body
 from meetd.api.responses import JSONResponse
 from meetd.domain import validation as check
-from meetd.errors import InputValidationError
 from meetd.store import themes
 
 
 async def update_application(request: Request) -> Response:
     services, principal = await authenticate(request)
-    body = check.require_object(await json_body(request), "value")
-    if "update_details" not in body:
-        raise InputValidationError('"update_details" is required')
-    check.reject_unknown(body, ("update_details",))
-    details = check.require_object(body["update_details"], "update_details")
-    if not details:
-        raise InputValidationError('"update_details" must have at least 1 key')
-    check.reject_unknown(details, ("default_theme_id",), "update_details.")
+    details = check.update_details(await json_body(request), ("default_theme_id",))
     given = details["default_theme_id"]
     theme_id: str | None = None
     if given is not None:

@@ -60,14 +60,7 @@ def parse_new_theme(body: Any) -> ThemeChange:
 
 def parse_theme_update(body: Any) -> ThemeChange:
     """Validate a ``PATCH /themes/{id}`` body: ``{"update_details": {...}}``, ≥ 1 key."""
-    body = check.require_object(body, "value")
-    if "update_details" not in body:
-        raise InputValidationError('"update_details" is required')
-    check.reject_unknown(body, ("update_details",))
-    details = check.require_object(body["update_details"], "update_details")
-    if not details:
-        raise InputValidationError('"update_details" must have at least 1 key')
-    check.reject_unknown(details, THEME_FIELDS, "update_details.")
+    details = check.update_details(body, THEME_FIELDS)
     return ThemeChange(_fields(details, "update_details."))
 
 

@@ -36,6 +36,19 @@ def reject_unknown(value: Mapping[str, Any], allowed: Collection[str], prefix: s
             raise fail(f'"{prefix}{key}" is not allowed')
 
 
+def update_details(body: Any, allowed: Collection[str]) -> dict[str, Any]:
+    """The details of a ``{"update_details": {...}}`` body: at least one key, each allowed."""
+    body = require_object(body, "value")
+    if "update_details" not in body:
+        raise fail('"update_details" is required')
+    reject_unknown(body, ("update_details",))
+    details = require_object(body["update_details"], "update_details")
+    if not details:
+        raise fail('"update_details" must have at least 1 key')
+    reject_unknown(details, allowed, "update_details.")
+    return details
+
+
 def string(value: Any, path: str, *, min_length: int = 1, max_length: int) -> str:
     if not isinstance(value, str):
         raise fail(f'"{path}" must be a string')
