@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 
 from meetd.domain import validation as check
-from meetd.errors import InputValidationError
+from meetd.errors import InputValidationError, MeetdError
 
 MAX_BODY_BYTES = 256 * 1024
 _decode = msgspec.json.decode
@@ -37,6 +38,16 @@ def query_int(
     if text is None:
         return None
     return check.integer(text, name, minimum=minimum, maximum=maximum)
+
+
+def path_uuid(request: Request, name: str, not_found: Callable[[str], MeetdError]) -> str:
+    """The path parameter ``name`` as a canonical UUID. Anything that is not a UUID names
+    nothing: ``not_found(text)`` is raised, as for an id that does not exist."""
+    text: str = request.path_params[name]
+    found = check.canonical_uuid(text)
+    if found is None:
+        raise not_found(text)
+    return found
 
 
 def api_prefix(request: Request) -> str:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from meetd.api.context import Services, authenticate
 from meetd.api.representations import page_body, room_body
-from meetd.api.requests import api_prefix, json_body, query_int
+from meetd.api.requests import api_prefix, json_body, path_uuid, query_int
 from meetd.api.responses import EncodedJSONResponse, JSONResponse, no_content
 from meetd.domain.lifetime import instant_expires_at
 from meetd.domain.links import sign_host_token
@@ -21,7 +21,6 @@ from meetd.domain.rooms import (
     parse_room_update,
     room_not_found,
 )
-from meetd.domain.validation import canonical_uuid
 from meetd.store import rooms
 from meetd.store.database import Connection
 
@@ -30,12 +29,7 @@ MAX_PAGE_SIZE = 100
 
 
 def _room_id(request: Request) -> str:
-    """The path's room id; anything that is not a UUID names no room."""
-    text: str = request.path_params["room_id"]
-    room_id = canonical_uuid(text)
-    if room_id is None:
-        raise room_not_found(text)
-    return room_id
+    return path_uuid(request, "room_id", room_not_found)
 
 
 async def create_room(request: Request) -> Response:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from meetd.api.context import Services, authenticate
 from meetd.api.representations import theme_body
-from meetd.api.requests import json_body
+from meetd.api.requests import json_body, path_uuid
 from meetd.api.responses import JSONResponse, no_content
 from meetd.api.rooms import room_page
 from meetd.domain.logos import LOGO_TYPES, MAX_LOGO_BYTES, logo_problem
@@ -43,12 +43,7 @@ T = TypeVar("T")
 
 
 def _theme_id(request: Request) -> str:
-    """The path's theme id; anything that is not a UUID names no theme."""
-    text: str = request.path_params["theme_id"]
-    theme_id = canonical_uuid(text)
-    if theme_id is None:
-        raise theme_not_found(text)
-    return theme_id
+    return path_uuid(request, "theme_id", theme_not_found)
 
 
 def _body(services: Services, theme: themes.ThemeRecord, account_id: str) -> dict[str, Any]:
