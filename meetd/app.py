@@ -13,6 +13,8 @@ from meetd.api.context import Services
 from meetd.api.representations import RoomBodies
 from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
+from meetd.delivery.sender import Sender
+from meetd.delivery.worker import DeliveryWorker
 from meetd.files.cleanup import keep_deleting_stale_uploads
 from meetd.files.factory import open_file_store
 from meetd.metrics import Metrics
@@ -30,8 +32,10 @@ def create_app(
     rng: random.Random | None = None,
     run_sweeper: bool = True,
 ) -> MeetdASGI:
-    """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``
-    (then call ``app.state.services.sweeper.sweep_once()`` themselves)."""
+    """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``: no
+    background tasks then (the sweeper, the callback delivery worker, the upload cleanup);
+    they call ``services.sweeper.sweep_once()`` and ``services.delivery.deliver_once()``
+    themselves."""
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
     metrics = Metrics()
     clock = clock or SystemClock()
@@ -53,22 +57,30 @@ def create_app(
             await database.write(migrations.upgrade)
             services.database = database
             services.auth = Authenticator(database, services.clock)
-            services.sweeper = ExpirySweeper(database, services.clock, metrics)
-            sweeping = asyncio.create_task(services.sweeper.run()) if run_sweeper else None
-            cleaning = None
+            services.delivery = DeliveryWorker(
+                database,
+                clock,
+                metrics,
+                Sender(block_private_addresses=settings.callback_block_private_addresses),
+                schedule=settings.callback_retry_schedule,
+            )
+            services.sweeper = ExpirySweeper(
+                database, clock, metrics, on_expired=services.delivery.notice
+            )
+            background = []
             if run_sweeper:
-                cleaning = asyncio.create_task(keep_deleting_stale_uploads(services.files, clock))
+                background = [
+                    asyncio.create_task(services.sweeper.run()),
+                    asyncio.create_task(services.delivery.run()),
+                    asyncio.create_task(keep_deleting_stale_uploads(services.files, clock)),
+                ]
             try:
                 yield
             finally:
-                if cleaning is not None:
-                    cleaning.cancel()
+                for task in background:
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await cleaning
-                if sweeping is not None:
-                    sweeping.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sweeping
+                        await task
         finally:
             await asyncio.to_thread(database.close)
 

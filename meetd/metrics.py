@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route and status, latency, rooms created and expired.
+"""Prometheus metrics: requests by route and status, latency, rooms created and expired,
+callback events and delivery attempts.
 
 Each app has its own registry, so several apps in one process (tests) count separately.
 With ``--workers N`` each worker process counts its own requests; scrape them together or
@@ -46,6 +47,18 @@ class Metrics:
         self.rooms_expired = Counter(
             "meetd_rooms_expired",
             "Rooms that expired (turned unavailable).",
+            registry=self.registry,
+        )
+        self.callback_attempts = Counter(
+            "meetd_callback_attempts",
+            "Callback delivery attempts, by result (delivered or failed).",
+            ("result",),
+            registry=self.registry,
+        )
+        self.callback_events = Counter(
+            "meetd_callback_events",
+            "Callback events recorded in the outbox, by type.",
+            ("type",),
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], Any] = {}

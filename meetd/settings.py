@@ -36,6 +36,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "json"
     themes_per_application: int = 50
+    # Refuse callback URLs that reach loopback or private addresses (shared servers).
+    callback_block_private_addresses: bool = False
     # Unset bucket: uploads and recordings are files under the data dir.
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
@@ -69,6 +71,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "log_level": ("MEETD_LOG_LEVEL", str),
     "log_format": ("MEETD_LOG_FORMAT", str),
     "themes_per_application": ("MEETD_THEMES_PER_APPLICATION", int),
+    "callback_block_private_addresses": ("MEETD_CALLBACK_BLOCK_PRIVATE_ADDRESSES", None),
     "s3_bucket": ("MEETD_S3_BUCKET", str),
     "s3_endpoint_url": ("MEETD_S3_ENDPOINT_URL", str),
     "s3_region": ("MEETD_S3_REGION", str),
@@ -92,6 +95,17 @@ def parse_retry_schedule(text: str) -> tuple[int, ...]:
     return steps
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def parse_flag(text: str, variable: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in _TRUE + _FALSE:
+        raise ConfigurationError(f"{variable} must be true or false, got {text!r}")
+    return lowered in _TRUE
+
+
 def build_settings(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -107,6 +121,8 @@ def build_settings(
             try:
                 if name == "callback_retry_schedule":
                     values[name] = parse_retry_schedule(raw)
+                elif name == "callback_block_private_addresses":
+                    values[name] = parse_flag(raw, env)
                 else:
                     values[name] = parse(raw)
             except ValueError:

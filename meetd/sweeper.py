@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from meetd.clock import Clock
 from meetd.metrics import Metrics
-from meetd.store import rooms
-from meetd.store.database import Database
+from meetd.store import events, rooms
+from meetd.store.database import Connection, Database
 
 log = logging.getLogger("meetd.sweeper")
 
@@ -25,11 +26,27 @@ MAX_SLEEP_SECONDS = 1.0
 BATCH = 500
 
 
+def expire_due(conn: Connection, now_ms: int, limit: int = BATCH) -> list[rooms.ExpiredRoom]:
+    """Expire the rooms due now and record their ``room:expired`` events, in one
+    transaction: a room never expires without its event."""
+    expired = rooms.expire_due_rooms(conn, now_ms, limit)
+    for room in expired:
+        events.emit_room_expired(conn, room, now_ms=now_ms)
+    return expired
+
+
 class ExpirySweeper:
-    def __init__(self, database: Database, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        metrics: Metrics,
+        on_expired: Callable[[], None] | None = None,
+    ) -> None:
         self.database = database
         self.clock = clock
         self.metrics = metrics
+        self.on_expired = on_expired  # the delivery worker's notice: events are waiting
         self._wake = asyncio.Event()
         self._next_wake_ms: int | None = None
 
@@ -43,12 +60,15 @@ class ExpirySweeper:
         now = self.clock.now_ms()
         expired: list[rooms.ExpiredRoom] = []
         while True:
-            batch = await self.database.write(lambda c: rooms.expire_due_rooms(c, now, BATCH))
+            batch = await self.database.write(lambda c: expire_due(c, now))
             expired += batch
             if len(batch) < BATCH:
                 break
         if expired:
             self.metrics.rooms_expired.inc(len(expired))
+            self.metrics.callback_events.labels("room:expired").inc(len(expired))
+            if self.on_expired is not None:
+                self.on_expired()
             log.info("rooms expired", extra={"count": len(expired)})
         return expired
 

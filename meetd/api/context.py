@@ -15,6 +15,7 @@ from meetd.store.database import Database
 
 if TYPE_CHECKING:
     from meetd.api.representations import RoomBodies
+    from meetd.delivery.worker import DeliveryWorker
     from meetd.files import FileStore
     from meetd.metrics import Metrics
     from meetd.sweeper import ExpirySweeper
@@ -33,12 +34,18 @@ class Services:
     database: Database | None = None
     auth: Authenticator | None = None
     sweeper: ExpirySweeper | None = None
+    delivery: DeliveryWorker | None = None
 
     @property
     def db(self) -> Database:
         """The database, once the app's lifespan has opened it."""
         assert self.database is not None, "the app's lifespan has not started"
         return self.database
+
+    def notice_events(self) -> None:
+        """Events were committed here: the delivery worker (when one runs) looks at once."""
+        if self.delivery is not None:
+            self.delivery.notice()
 
 
 def services(request: Request) -> Services:

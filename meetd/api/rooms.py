@@ -21,7 +21,7 @@ from meetd.domain.rooms import (
     parse_room_update,
     room_not_found,
 )
-from meetd.store import rooms
+from meetd.store import events, rooms
 from meetd.store.database import Connection
 
 DEFAULT_PAGE_SIZE = 20
@@ -141,5 +141,14 @@ async def delete_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
     now = services.clock.now_ms()
-    await services.db.write(lambda c: rooms.delete_room(c, principal.application_id, room_id, now))
+
+    def delete(conn: Connection) -> bool:
+        expired = rooms.delete_room(conn, principal.application_id, room_id, now)
+        if expired is not None:  # it was live: room:expired goes out with the deletion
+            events.emit_room_expired(conn, expired, now_ms=now)
+        return expired is not None
+
+    if await services.db.write(delete):
+        services.metrics.callback_events.labels("room:expired").inc()
+        services.notice_events()
     return no_content()

@@ -119,6 +119,37 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX themes_by_application ON themes (application_id, created_at);
         """,
     ),
+    (
+        3,
+        "the callback outbox",
+        """
+        CREATE TABLE events (
+            serial {serial_pk},
+            id TEXT NOT NULL UNIQUE,
+            application_id TEXT NOT NULL REFERENCES applications (id),
+            room_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            metadata TEXT,
+            url TEXT,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT,
+            claimed_until BIGINT,
+            last_attempt_at BIGINT,
+            last_status_code INTEGER,
+            last_error TEXT,
+            last_response TEXT,
+            created_at BIGINT NOT NULL,
+            delivered_at BIGINT
+        );
+        CREATE INDEX events_by_application ON events (application_id, serial);
+        CREATE INDEX events_by_room ON events (application_id, room_id, serial);
+        CREATE INDEX events_pending ON events (serial) WHERE status = 'pending';
+        CREATE INDEX events_pending_by_room ON events (room_id, serial) WHERE status = 'pending';
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -290,19 +290,30 @@ def update_room(conn: Connection, room: RoomRecord, update: RoomUpdate) -> RoomR
     return room
 
 
-def delete_room(conn: Connection, application_id: str, room_id: str, now_ms: int) -> None:
-    """Remove a room from reads and lists; its meeting code is free again."""
+def delete_room(
+    conn: Connection, application_id: str, room_id: str, now_ms: int
+) -> ExpiredRoom | None:
+    """Remove a room from reads and lists; its meeting code is free again. Returns the room
+    when this expired it (it was still available), None when it had expired before."""
     row = conn.fetchone(
-        "UPDATE rooms SET deleted_at = ?, is_available = ?,"
-        " expired_at = CASE WHEN is_available THEN ? ELSE expired_at END"
-        " WHERE id = ? AND application_id = ? AND deleted_at IS NULL RETURNING serial",
-        (now_ms, False, now_ms, room_id, application_id),
+        "SELECT serial, is_available, type, created_at, metadata FROM rooms"
+        f" r WHERE r.id = ? AND {_LIVE}{_for_update(conn)}",
+        (room_id, application_id),
     )
     if row is None:
         raise room_not_found(room_id)
+    serial, was_available, room_type, created_at, metadata = row
+    conn.execute(
+        "UPDATE rooms SET deleted_at = ?, is_available = ?,"
+        " expired_at = CASE WHEN is_available THEN ? ELSE expired_at END WHERE serial = ?",
+        (now_ms, False, now_ms, serial),
+    )
     conn.execute(
         "UPDATE applications SET room_count = room_count - 1 WHERE id = ?", (application_id,)
     )
+    if not was_available:
+        return None
+    return ExpiredRoom(room_id, application_id, room_type, now_ms, created_at, metadata)
 
 
 def next_expiry(conn: Connection) -> int | None:

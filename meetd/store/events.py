@@ -1,0 +1,306 @@
+"""The callback outbox: events written with the change that causes them, claimed by one
+delivery worker at a time, and their delivery log.
+
+:func:`emit_event` runs inside the caller's transaction, so a room never expires without its
+``room:expired`` row and no row exists for a change that rolled back. Delivery workers claim
+due events with :func:`claim_due_events`: an UPDATE that leases them (``claimed_until``) —
+with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes never take the same
+event — and that takes only the oldest pending event of each room, so a room's events go
+out in order and a failing one holds back the later ones of its room, no other room's. A
+worker killed mid-delivery leaves its lease to run out; the event is then claimed again
+(at least once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from meetd.domain.events import (
+    event_body,
+    kind_of,
+    new_event_id,
+    next_attempt_at,
+    room_expired,
+)
+from meetd.errors import NotFoundError
+from meetd.store.database import Connection
+from meetd.store.rooms import ExpiredRoom
+
+_decode = msgspec.json.decode
+
+# The contract's bodies are a few hundred bytes (metadata is at most 500 characters); the
+# bound keeps a bug from filling the log.
+MAX_BODY_CHARACTERS = 16 * 1024
+
+_COLUMNS = (
+    "serial, id, application_id, room_id, type, kind, body, metadata, url, status, attempts,"
+    " next_attempt_at, last_attempt_at, last_status_code, last_error, last_response,"
+    " created_at, delivered_at"
+)
+
+
+@dataclasses.dataclass(slots=True)
+class EventRecord:
+    serial: int
+    id: str
+    application_id: str
+    room_id: str
+    type: str
+    kind: str
+    body: str
+    metadata: str | None
+    url: str | None
+    status: str
+    attempts: int
+    next_attempt_at: int | None
+    last_attempt_at: int | None
+    last_status_code: int | None
+    last_error: str | None
+    last_response: str | None
+    created_at: int
+    delivered_at: int | None
+
+    @property
+    def payload(self) -> Any:
+        return _decode(self.body)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claimed:
+    """An event leased to this worker for one attempt, with what sending it needs."""
+
+    serial: int
+    id: str
+    application_id: str
+    room_id: str
+    type: str
+    body: bytes
+    metadata: str | None
+    url: str
+    attempt: int
+    signature_secret: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt went. ``status_code`` None: no answer (refused, timed out)."""
+
+    serial: int
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    response: str | None
+
+
+def _callback_url(conn: Connection, application_id: str, room_id: str, kind: str) -> str | None:
+    """The room's own URL for ``kind``, else the application's, else None."""
+    column = f"{kind}_callback_url"
+    row = conn.fetchone(
+        f"SELECT r.options, a.{column} FROM applications a"
+        " LEFT JOIN rooms r ON r.id = ? AND r.application_id = a.id WHERE a.id = ?",
+        (room_id, application_id),
+    )
+    if row is None:
+        raise NotFoundError(f"application {application_id} not found")
+    options, application_url = row
+    if options is not None:
+        room_url = _decode(options).get("callback_urls", {}).get(column)
+        if room_url:
+            return str(room_url)
+    return application_url or None
+
+
+def emit_event(
+    conn: Connection,
+    *,
+    application_id: str,
+    room_id: str,
+    event: dict[str, Any],
+    metadata: str | None,
+    now_ms: int,
+) -> EventRecord:
+    """Record ``event`` (its ``event`` key names the type) for delivery, inside the caller's
+    transaction. The URL is the one configured now; without one the event is kept in the log
+    as ``no_url`` and not sent."""
+    event_type = str(event["event"])
+    kind = kind_of(event_type)
+    event_id = new_event_id()
+    body = event_body(event, event_id=event_id, now_ms=now_ms).decode()
+    if len(body) > MAX_BODY_CHARACTERS:
+        raise ValueError(f"a {event_type} event of {len(body)} characters is too large")
+    url = _callback_url(conn, application_id, room_id, kind)
+    status = "pending" if url else "no_url"
+    row = conn.fetchone(
+        "INSERT INTO events (id, application_id, room_id, type, kind, body, metadata, url,"
+        " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" RETURNING {_COLUMNS}",
+        (
+            event_id,
+            application_id,
+            room_id,
+            event_type,
+            kind,
+            body,
+            metadata,
+            url,
+            status,
+            now_ms if url else None,
+            now_ms,
+        ),
+    )
+    return EventRecord(*row)
+
+
+def emit_room_expired(conn: Connection, room: ExpiredRoom, *, now_ms: int) -> EventRecord:
+    """``room:expired`` for a room the same transaction just expired or deleted."""
+    event = room_expired(room.id, room.type, expires_at=room.expires_at, created_at=room.created_at)
+    return emit_event(
+        conn,
+        application_id=room.application_id,
+        room_id=room.id,
+        event=event,
+        metadata=room.metadata,
+        now_ms=now_ms,
+    )
+
+
+def claim_due_events(conn: Connection, *, now_ms: int, lease_ms: int, limit: int) -> list[Claimed]:
+    """Lease up to ``limit`` due events, the oldest pending one of each room at most."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
+    rows = conn.fetchall(
+        "UPDATE events SET claimed_until = ?, attempts = attempts + 1, last_attempt_at = ?"
+        " WHERE serial IN ("
+        "  SELECT e.serial FROM events e"
+        "  WHERE e.status = 'pending' AND e.next_attempt_at <= ?"
+        "  AND (e.claimed_until IS NULL OR e.claimed_until <= ?)"
+        "  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.status = 'pending'"
+        "   AND p.room_id = e.room_id AND p.serial < e.serial)"
+        f"  ORDER BY e.serial LIMIT ?{skip_locked})"
+        " RETURNING serial, id, application_id, room_id, type, body, metadata, url, attempts",
+        (now_ms + lease_ms, now_ms, now_ms, now_ms, limit),
+    )
+    if not rows:
+        return []
+    secrets = _signature_secrets(conn, {row[2] for row in rows})
+    claimed = [
+        Claimed(
+            serial=row[0],
+            id=row[1],
+            application_id=row[2],
+            room_id=row[3],
+            type=row[4],
+            body=row[5].encode(),
+            metadata=row[6],
+            url=row[7],
+            attempt=row[8],
+            signature_secret=secrets[row[2]],
+        )
+        for row in rows
+    ]
+    claimed.sort(key=lambda event: event.serial)
+    return claimed
+
+
+def _signature_secrets(conn: Connection, application_ids: Iterable[str]) -> dict[str, str]:
+    ids = sorted(application_ids)
+    marks = ", ".join("?" for _ in ids)
+    rows = conn.fetchall(
+        f"SELECT id, signature_secret FROM applications WHERE id IN ({marks})", ids
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def record_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], *, now_ms: int, schedule: Sequence[int]
+) -> None:
+    """Write how attempts went: delivered, to be tried again on the schedule, or failed for
+    good after the last attempt. An event no longer leased to the caller (redelivered
+    meanwhile) is left alone."""
+    for outcome in outcomes:
+        if outcome.delivered:
+            conn.execute(
+                "UPDATE events SET status = 'delivered', delivered_at = ?, claimed_until = NULL,"
+                " next_attempt_at = NULL, last_status_code = ?, last_error = NULL,"
+                " last_response = ? WHERE serial = ? AND status = 'pending'",
+                (now_ms, outcome.status_code, outcome.response, outcome.serial),
+            )
+            continue
+        row = conn.fetchone(
+            "SELECT attempts FROM events WHERE serial = ? AND status = 'pending'",
+            (outcome.serial,),
+        )
+        if row is None:
+            continue
+        retry_at = next_attempt_at(int(row[0]), now_ms, schedule)
+        conn.execute(
+            "UPDATE events SET status = ?, next_attempt_at = ?, claimed_until = NULL,"
+            " last_status_code = ?, last_error = ?, last_response = ? WHERE serial = ?",
+            (
+                "pending" if retry_at is not None else "failed",
+                retry_at,
+                outcome.status_code,
+                outcome.error,
+                outcome.response,
+                outcome.serial,
+            ),
+        )
+
+
+def next_due(conn: Connection) -> int | None:
+    """When the next pending event falls due (lease included), if any."""
+    row = conn.fetchone(
+        "SELECT MIN(CASE WHEN claimed_until IS NULL OR claimed_until < next_attempt_at"
+        " THEN next_attempt_at ELSE claimed_until END) FROM events WHERE status = 'pending'"
+    )
+    return None if row is None or row[0] is None else int(row[0])
+
+
+# -- the delivery log --------------------------------------------------------------------------
+def event_not_found(event_id: str) -> NotFoundError:
+    return NotFoundError(f"The event with id: {event_id} could not be found")
+
+
+def get_event(conn: Connection, application_id: str, event_id: str) -> EventRecord:
+    row = conn.fetchone(
+        f"SELECT {_COLUMNS} FROM events WHERE id = ? AND application_id = ?",
+        (event_id, application_id),
+    )
+    if row is None:
+        raise event_not_found(event_id)
+    return EventRecord(*row)
+
+
+def redeliver_event(
+    conn: Connection, application_id: str, event_id: str, *, now_ms: int
+) -> EventRecord:
+    """Send an event again now, to the URL configured now: a delivered or failed event
+    starts a new round of attempts; a pending one is simply due at once."""
+    event = get_event(conn, application_id, event_id)
+    return _redeliver(conn, event, now_ms)
+
+
+def redeliver_failed_events(
+    conn: Connection, application_id: str, room_id: str, *, now_ms: int
+) -> list[EventRecord]:
+    """Send every failed event of a room again, oldest first."""
+    rows = conn.fetchall(
+        f"SELECT {_COLUMNS} FROM events WHERE application_id = ? AND room_id = ?"
+        " AND status = 'failed' ORDER BY serial",
+        (application_id, room_id),
+    )
+    return [_redeliver(conn, EventRecord(*row), now_ms) for row in rows]
+
+
+def _redeliver(conn: Connection, event: EventRecord, now_ms: int) -> EventRecord:
+    url = _callback_url(conn, event.application_id, event.room_id, event.kind)
+    status = "pending" if url else "no_url"
+    row = conn.fetchone(
+        "UPDATE events SET status = ?, url = ?, attempts = 0, next_attempt_at = ?,"
+        f" claimed_until = NULL WHERE serial = ? RETURNING {_COLUMNS}",
+        (status, url, now_ms if url else None, event.serial),
+    )
+    return EventRecord(*row)
