@@ -82,6 +82,8 @@ class DeliveryWorker:
             await self.sender.close()
 
     async def _step(self) -> None:
+        # Cleared before looking, so a notice() that comes while we claim is not lost.
+        self._wake.clear()
         if self._finished:
             finished, self._finished = self._finished, []
             await self._record(finished)
@@ -91,11 +93,8 @@ class DeliveryWorker:
             task = asyncio.create_task(self._attempt(event))
             self._in_flight.add(task)
             task.add_done_callback(self._done)
-        if claimed and len(claimed) == min(room, BATCH):
-            return  # more may be due: claim again before waiting
-        self._wake.clear()
-        if self._finished:
-            return
+        if (claimed and len(claimed) == min(room, BATCH)) or self._finished:
+            return  # more may be due, or outcomes wait to be recorded: no waiting
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
