@@ -81,6 +81,7 @@ def create_app(
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await services.delivery.close()
         finally:
             await asyncio.to_thread(database.close)
 

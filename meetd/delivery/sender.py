@@ -9,6 +9,7 @@ name that resolves differently the second time (DNS rebinding) cannot slip throu
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from typing import Any
@@ -43,7 +44,8 @@ class PublicOnlyResolver(AbstractResolver):
         found = await self._inner.resolve(host, port, family)
         public = [entry for entry in found if is_public(entry["host"])]
         if not public:
-            raise OSError(f"{host} resolves only to loopback or private addresses")
+            # With an errno, aiohttp shows the reason (strerror) in the error it raises.
+            raise OSError(errno.EACCES, f"{host} resolves only to loopback or private addresses")
         return public
 
     async def close(self) -> None:

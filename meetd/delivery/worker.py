@@ -79,7 +79,11 @@ class DeliveryWorker:
         finally:
             for task in self._in_flight:
                 task.cancel()
-            await self.sender.close()
+
+    async def close(self) -> None:
+        """Close the sender's connections (the app's lifespan does, whether or not the worker
+        ran)."""
+        await self.sender.close()
 
     async def _step(self) -> None:
         # Cleared before looking, so a notice() that comes while we claim is not lost.
