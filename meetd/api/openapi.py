@@ -355,7 +355,7 @@ def service_paths() -> dict[str, Schema]:
 
 
 def components() -> Schema:
-    from meetd.api import openapi_recordings, openapi_themes
+    from meetd.api import openapi_events, openapi_recordings, openapi_themes
 
     problem = closed(
         {
@@ -390,6 +390,7 @@ def components() -> Schema:
             "RoomPageBeta": room_page_schema(closed({"rooms": rooms_array})),
             **openapi_themes.schemas(),
             **openapi_recordings.schemas(),
+            **openapi_events.schemas(),
         },
         "responses": {
             "InputValidationError": error_response(
@@ -427,7 +428,7 @@ def components() -> Schema:
 @functools.cache
 def _document() -> dict[str, Any]:
     # Imported here: routes imports the service endpoints, which import this module.
-    from meetd.api import files, openapi_recordings, openapi_themes
+    from meetd.api import files, openapi_events, openapi_recordings, openapi_themes
     from meetd.api.routes import API_PREFIXES
 
     paths = service_paths()
@@ -436,16 +437,17 @@ def _document() -> dict[str, Any]:
         paths.update(rooms_paths(prefix))
         paths.update(openapi_themes.paths(prefix))
         paths.update(openapi_recordings.paths(prefix))
+        paths.update(openapi_events.paths(prefix))
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "meetd",
             "version": __version__,
             "description": "A self-hosted server for the Meetings API, under /v1/meetings and "
-            "/beta/meetings with one behaviour; only a room list's _embedded differs (an "
-            "array under /v1, {rooms: [...]} under /beta). An unknown path answers 404 "
-            "(NotFound) and a wrong method 405 (MethodNotAllowed), in the error body of "
-            "every other failure.",
+            "/beta/meetings with one behaviour; only a list's _embedded differs (an array "
+            "under /v1, {rooms: [...]} or {events: [...]} under /beta). An unknown path "
+            "answers 404 (NotFound) and a wrong method 405 (MethodNotAllowed), in the error "
+            "body of every other failure.",
         },
         "tags": [{"name": "v1"}, {"name": "beta"}, {"name": "service"}, {"name": "files"}],
         "security": [{"basic": []}, {"bearer": []}],

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from meetd.api import applications, dial_in_numbers, files, recordings, rooms, service, themes
+from meetd.api import (
+    applications,
+    dial_in_numbers,
+    events,
+    files,
+    recordings,
+    rooms,
+    service,
+    themes,
+)
 from meetd.api.asgi import Resource
 
 API_PREFIXES = ("/v1/meetings", "/beta/meetings")
@@ -39,6 +48,11 @@ def api_resources(prefix: str) -> list[Resource]:
         ),
         # The Node SDK's getSessionRecordings asks for the session itself (§10): same body.
         Resource(f"{prefix}/sessions/{{session_id}}", get=recordings.list_session_recordings),
+        # The delivery log of callbacks (beyond Vonage).
+        Resource(f"{prefix}/events", get=events.list_events),
+        Resource(f"{prefix}/events/redeliver", post=events.redeliver_room_events),
+        Resource(f"{prefix}/events/{{event_id}}", get=events.get_event),
+        Resource(f"{prefix}/events/{{event_id}}/redeliver", post=events.redeliver_event),
     ]
 
 

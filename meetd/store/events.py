@@ -26,6 +26,7 @@ from meetd.domain.events import (
     next_attempt_at,
     room_expired,
 )
+from meetd.domain.rooms import room_not_found
 from meetd.errors import NotFoundError
 from meetd.store.database import Connection
 from meetd.store.rooms import ExpiredRoom
@@ -260,8 +261,84 @@ def next_due(conn: Connection) -> int | None:
 
 
 # -- the delivery log --------------------------------------------------------------------------
+@dataclasses.dataclass(slots=True)
+class EventPage:
+    events: list[EventRecord]
+    total: int
+    has_prev: bool
+    has_next: bool
+
+
 def event_not_found(event_id: str) -> NotFoundError:
     return NotFoundError(f"The event with id: {event_id} could not be found")
+
+
+def list_events(
+    conn: Connection,
+    application_id: str,
+    *,
+    page_size: int,
+    start_id: int | None = None,
+    end_id: int | None = None,
+    room_id: str | None = None,
+    event_type: str | None = None,
+    status: str | None = None,
+) -> EventPage:
+    """One page of the application's log in serial order, the filters given applied: from
+    ``start_id`` on, or the last events before ``end_id`` — rooms page the same way.
+
+    The page walks the (application, serial) index, or (application, room, serial) for one
+    room, from its bound and stops after ``page_size`` matches, so its cost does not grow with
+    the log. (A ``type`` or ``status`` that few events have makes the walk skip the others.)
+    The total counts the matching events: that count does grow with the log.
+    """
+    where = "application_id = ?"
+    params: list[Any] = [application_id]
+    for column, value in (("room_id", room_id), ("type", event_type), ("status", status)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
+    bounded = where
+    bounds = list(params)
+    if start_id is not None:
+        bounded += " AND serial >= ?"
+        bounds.append(start_id)
+    if end_id is not None:
+        bounded += " AND serial < ?"
+        bounds.append(end_id)
+    select = f"SELECT {_COLUMNS} FROM events WHERE {bounded}"
+    if start_id is None and end_id is not None:
+        rows = conn.fetchall(f"{select} ORDER BY serial DESC LIMIT ?", [*bounds, page_size])
+        rows.reverse()
+    else:
+        rows = conn.fetchall(f"{select} ORDER BY serial LIMIT ?", [*bounds, page_size])
+    found = [EventRecord(*row) for row in rows]
+
+    # Whether matching events lie before and after the page, and their total: one round trip.
+    low = found[0].serial if found else start_id
+    high = found[-1].serial if found else (end_id - 1 if end_id is not None else None)
+    parts: list[str] = []
+    values: list[Any] = []
+    for bound, operator in ((low, "<"), (high, ">")):
+        if bound is None:
+            parts.append("0 = 1")
+        else:
+            parts.append(f"EXISTS (SELECT 1 FROM events WHERE {where} AND serial {operator} ?)")
+            values += [*params, bound]
+    parts.append(f"(SELECT COUNT(*) FROM events WHERE {where})")
+    values += params
+    has_prev, has_next, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
+    return EventPage(found, int(total or 0), bool(has_prev), bool(has_next))
+
+
+def check_room(conn: Connection, application_id: str, room_id: str) -> None:
+    """Raise the rooms' 404 unless the application has this room. A deleted room counts: its
+    ``room:expired`` stays in the log and may need sending again."""
+    row = conn.fetchone(
+        "SELECT 1 FROM rooms WHERE id = ? AND application_id = ?", (room_id, application_id)
+    )
+    if row is None:
+        raise room_not_found(room_id)
 
 
 def get_event(conn: Connection, application_id: str, event_id: str) -> EventRecord:
