@@ -18,12 +18,17 @@ import contextlib
 import dataclasses
 import json
 import subprocess
+import time
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meetd.store.database import Connection, open_database
 from tests import support
@@ -59,13 +64,18 @@ class Tenant:
 
 
 class JWTAuth(httpx.Auth):
-    """A fresh RS256 JWT per request, as the SDKs send."""
+    """A fresh RS256 JWT per request, as the SDKs send. The key is loaded once: loading a PEM
+    checks the RSA key, which takes longer than the request."""
 
     def __init__(self, tenant: Tenant) -> None:
-        self.tenant = tenant
+        self.application_id = tenant.application_id
+        key = serialization.load_pem_private_key(tenant.private_key.encode(), None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self.key = key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = support.sign_jwt(self.tenant.application_id, key=self.tenant.private_key)
+        claims = {"application_id": self.application_id, "iat": int(time.time())}
+        token = jwt.encode({**claims, "jti": str(uuid.uuid4())}, self.key, algorithm="RS256")
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
@@ -77,6 +87,7 @@ def store_options(data_dir: Path, database_url: str) -> list[str]:
 def provision(data_dir: Path, database_url: str, rooms_callback_url: str | None) -> Tenant:
     """An account and a JWT application whose rooms events go to ``rooms_callback_url``."""
     store = store_options(data_dir, database_url)
+    data_dir.mkdir(parents=True, exist_ok=True)
     account = run_meetd("accounts", "create", *store)
     key_file = data_dir / f"app-{account['api_key']}.pem"
     urls = ["--rooms-callback-url", rooms_callback_url] if rooms_callback_url else []
