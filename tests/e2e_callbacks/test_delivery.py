@@ -2,13 +2,15 @@
 
 What a receiver gets — the body, the headers, a signature it can check with PyJWT alone —
 where it gets it (the room's URL before the application's), and how delivery behaves when
-the receiver fails: retried on the schedule through errors and timeouts, and in order per
-room while other rooms flow. Each test uses receiver paths of its own on the module's
+the receiver fails: retried on the schedule through errors and timeouts, given up after the
+last attempt and sent again through the delivery log's API, and in order per room while
+other rooms flow. Each test uses receiver paths of its own on the module's
 shared server.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import re
 import time
@@ -27,6 +29,7 @@ from meetd.store import events
 from meetd.store.database import Connection
 from tests.e2e_callbacks.conftest import (
     APPLICATION_PATH,
+    SCHEDULE,
     Deployment,
     run_meetd,
     store_options,
@@ -276,3 +279,74 @@ def test_a_failing_event_holds_back_its_room_only(deployment: Deployment) -> Non
     assert [r.event_id for r in at_b] == ids["b"]
     assert max(r.at for r in at_b) < at_a[2].at
     assert all(unquote(r.headers["X-Meetd-Room-Metadata"]) == "room b" for r in at_b)
+
+
+def poll_event(api: httpx.Client, event_id: str, status: str) -> dict[str, Any]:
+    """The delivery log's entry for ``event_id`` once it has ``status`` (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = api.get(f"/events/{event_id}")
+        assert response.status_code == 200, response.text
+        entry: dict[str, Any] = response.json()
+        if entry["status"] == status:
+            return entry
+        assert time.monotonic() < deadline, f"event {event_id} stayed {entry['status']}: {entry}"
+        time.sleep(0.05)
+
+
+def test_given_up_after_the_last_attempt_then_redelivered_through_the_api(
+    deployment: Deployment,
+) -> None:
+    receiver = deployment.receiver
+    path = unique_path("down")
+    url = receiver.url(path)
+    receiver.answer(path, Reply(503, body=b"down for maintenance"))
+    one = long_term_room(deployment, callback_urls={"rooms_callback_url": url})
+    two = long_term_room(deployment, callback_urls={"rooms_callback_url": url})
+    delete_room(deployment, one["id"])
+    delete_room(deployment, two["id"])
+
+    attempts = 1 + len(SCHEDULE.split(","))
+    first_round = receiver.wait_for_count(2 * attempts, path)
+    sent = {r.json()["room_id"]: r for r in first_round}
+    ids = {room["id"]: sent[room["id"]].event_id for room in (one, two)}
+
+    with deployment.api() as api:
+        for room in (one, two):
+            entry = poll_event(api, ids[room["id"]], "failed")
+            assert entry["attempts"] == attempts
+            assert entry["last_status_code"] == 503
+            assert entry["last_error"] == "HTTP 503"
+            assert entry["last_response"] == "down for maintenance"
+            assert entry["next_attempt_at"] is None
+            assert entry["delivered_at"] is None
+            assert entry["url"] == url
+            assert entry["payload"] == sent[room["id"]].json()
+        # Failed for good: each was tried exactly as often as the schedule says, no more.
+        per_event = collections.Counter(r.event_id for r in receiver.requests(path))
+        assert per_event == {ids[one["id"]]: attempts, ids[two["id"]]: attempts}
+        listed = api.get("/events", params={"room_id": one["id"], "status": "failed"}).json()
+        assert [entry["id"] for entry in listed["_embedded"]] == [ids[one["id"]]]
+
+        # The receiver is back: one event redelivered by id, the other by its room.
+        receiver.answer(path, Reply(204))
+        response = api.post(f"/events/{ids[one['id']]}/redeliver")
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "pending"
+        response = api.post("/events/redeliver", json={"room_id": two["id"]})
+        assert response.status_code == 202, response.text
+        assert [entry["id"] for entry in response.json()["redelivered"]] == [ids[two["id"]]]
+
+        seen = receiver.wait_for_events(set(ids.values()), path)
+        again = seen[2 * attempts :]
+        assert sorted(r.event_id for r in again) == sorted(ids.values())
+        for received in again:
+            assert received.attempt == 1  # a new round of attempts
+            original = next(r for r in first_round if r.event_id == received.event_id)
+            assert received.body == original.body  # the same event, byte for byte
+            verify(received, deployment.tenant.signature_secret)
+        for event_id in ids.values():
+            entry = poll_event(api, event_id, "delivered")
+            assert entry["attempts"] == 1
+            assert entry["last_status_code"] == 204
+            assert entry["last_error"] is None
