@@ -220,18 +220,20 @@ def record_outcomes(
 ) -> None:
     """Write how attempts went: delivered, to be tried again on the schedule, or failed for
     good after the last attempt. An event no longer leased to the caller (redelivered
-    meanwhile) is left alone."""
+    meanwhile: its lease is gone and its attempts start over) is left alone."""
     for outcome in outcomes:
         if outcome.delivered:
             conn.execute(
                 "UPDATE events SET status = 'delivered', delivered_at = ?, claimed_until = NULL,"
                 " next_attempt_at = NULL, last_status_code = ?, last_error = NULL,"
-                " last_response = ? WHERE serial = ? AND status = 'pending'",
+                " last_response = ? WHERE serial = ? AND status = 'pending'"
+                " AND claimed_until IS NOT NULL",
                 (now_ms, outcome.status_code, outcome.response, outcome.serial),
             )
             continue
         row = conn.fetchone(
-            "SELECT attempts FROM events WHERE serial = ? AND status = 'pending'",
+            "SELECT attempts FROM events WHERE serial = ? AND status = 'pending'"
+            " AND claimed_until IS NOT NULL",
             (outcome.serial,),
         )
         if row is None:
