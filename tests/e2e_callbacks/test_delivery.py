@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import queue
 import re
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 from urllib.parse import unquote
 
 import httpx
@@ -36,6 +41,7 @@ from tests.e2e_callbacks.conftest import (
     write,
 )
 from tests.e2e_callbacks.receiver import TOO_LATE, Received, Reply
+from tests.e2e_lifetime.servers import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -350,3 +356,48 @@ def test_given_up_after_the_last_attempt_then_redelivered_through_the_api(
             assert entry["attempts"] == 1
             assert entry["last_status_code"] == 204
             assert entry["last_error"] is None
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "verify_callback.py"
+
+
+def forward(stream: IO[str], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def test_the_documented_example_receiver_accepts_real_deliveries(
+    deployment: Deployment,
+) -> None:
+    """docs/examples/verify_callback.py, run as docs/callbacks.md says, against meetd itself."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), str(port)],
+        env={"MEETD_SIGNATURE_SECRET": deployment.tenant.signature_secret},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output = process.stdout
+    assert output is not None
+    reader = threading.Thread(target=forward, args=(output, lines))
+    reader.start()
+    try:
+        assert lines.get(timeout=10).startswith("listening on ")
+        url = f"http://127.0.0.1:{port}/meetd"
+        room = long_term_room(
+            deployment, metadata="from meetd", callback_urls={"rooms_callback_url": url}
+        )
+        delete_room(deployment, room["id"])
+        handled = lines.get(timeout=10).split()
+        assert handled[0] == "room:expired"
+        assert handled[2:] == [f"room={room['id']}", "metadata='from", "meetd'"]
+        with deployment.api() as api:
+            entry = poll_event(api, handled[1], "delivered")
+        assert entry["last_status_code"] == 204
+    finally:
+        process.terminate()
+        process.wait(10)
+        reader.join(10)
+        output.close()
