@@ -95,7 +95,8 @@ class Sender:
         if self.block_private_addresses:
             refused = refused_host(event.url)
             if refused is not None:
-                return Outcome(event.serial, False, None, f"refused: {refused}", None)
+                error = events.excerpt(f"refused: {refused}", events.MAX_ERROR_TEXT)
+                return Outcome(event.serial, False, None, error, None)
         token = events.sign(
             event.body,
             secret=event.signature_secret,

@@ -146,6 +146,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         CREATE INDEX events_by_application ON events (application_id, serial);
         CREATE INDEX events_by_room ON events (application_id, room_id, serial);
+        CREATE INDEX events_by_status ON events (application_id, status, serial);
         CREATE INDEX events_pending ON events (serial) WHERE status = 'pending';
         CREATE INDEX events_pending_by_room ON events (room_id, serial) WHERE status = 'pending';
         """,

@@ -216,36 +216,43 @@ def list_rooms(
     if end_id is not None:
         bounded += " AND r.serial < ?"
         bounds.append(end_id)
-    if start_id is None and end_id is not None:
-        rows = conn.fetchall(
-            f"{_SELECT} WHERE {bounded} ORDER BY r.serial DESC LIMIT ?", [*bounds, page_size]
-        )
-        rows.reverse()
-    else:
-        rows = conn.fetchall(
-            f"{_SELECT} WHERE {bounded} ORDER BY r.serial LIMIT ?", [*bounds, page_size]
-        )
-    rows = [tuple(row) for row in rows]
-
-    # Whether rooms lie before and after the page, and the total: one round trip.
-    low = rows[0][0] if rows else start_id
-    high = rows[-1][0] if rows else (end_id - 1 if end_id is not None else None)
-    parts: list[str] = []
-    values: list[Any] = []
-    for bound, operator in ((low, "<"), (high, ">")):
-        if bound is None:
-            parts.append("0 = 1")
-        else:
-            parts.append(f"EXISTS (SELECT 1 FROM rooms r WHERE {where} AND r.serial {operator} ?)")
-            values += [*params, bound]
+    # With only end_id, the page is the last rooms before it: walk the index backwards.
+    order = "DESC" if start_id is None and end_id is not None else "ASC"
     if theme_id is None:
-        parts.append("(SELECT room_count FROM applications WHERE id = ?)")
-        values.append(application_id)
+        total = "(SELECT room_count FROM applications WHERE id = ?)"
+        total_params: list[Any] = [application_id]
     else:
-        parts.append(f"(SELECT COUNT(*) FROM rooms r WHERE {where})")
-        values += params
-    has_prev, has_next, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
-    return RoomPage(rows, int(total or 0), bool(has_prev), bool(has_next))
+        total = f"(SELECT COUNT(*) FROM rooms r WHERE {where})"
+        total_params = list(params)
+    # One round trip: the page, the nearest rooms before and after it, and the total. An
+    # empty page still gives one row (all NULL but the last three); its edges are then the
+    # request's own bounds. "Nearest" (ORDER BY ... LIMIT 1) rather than EXISTS, so that the
+    # planner walks the (application, serial) index from the edge instead of scanning.
+    rows = conn.fetchall(
+        f"WITH page AS ({_SELECT} WHERE {bounded} ORDER BY r.serial {order} LIMIT ?),"
+        " edges AS (SELECT"
+        f" (SELECT r.serial FROM rooms r WHERE {where}"
+        "  AND r.serial < COALESCE((SELECT MIN(serial) FROM page), ?)"
+        "  ORDER BY r.serial DESC LIMIT 1) AS before,"
+        f" (SELECT r.serial FROM rooms r WHERE {where}"
+        "  AND r.serial > COALESCE((SELECT MAX(serial) FROM page), ?)"
+        "  ORDER BY r.serial LIMIT 1) AS after,"
+        f" {total} AS total)"
+        " SELECT page.*, edges.before, edges.after, edges.total"
+        " FROM edges LEFT JOIN page ON 1 = 1 ORDER BY page.serial",
+        [
+            *bounds,
+            page_size,
+            *params,
+            start_id,
+            *params,
+            None if end_id is None else end_id - 1,
+            *total_params,
+        ],
+    )
+    before, after, count = rows[0][-3:]
+    page = [tuple(row[:-3]) for row in rows if row[0] is not None]
+    return RoomPage(page, int(count or 0), before is not None, after is not None)
 
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
