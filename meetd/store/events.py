@@ -321,11 +321,16 @@ def list_events(
     high = found[-1].serial if found else (end_id - 1 if end_id is not None else None)
     parts: list[str] = []
     values: list[Any] = []
-    for bound, operator in ((low, "<"), (high, ">")):
+    for bound, operator, order in ((low, "<", "DESC"), (high, ">", "ASC")):
         if bound is None:
             parts.append("0 = 1")
         else:
-            parts.append(f"EXISTS (SELECT 1 FROM events WHERE {where} AND serial {operator} ?)")
+            # The nearest one, not EXISTS: PostgreSQL then walks the index from the bound
+            # instead of scanning (see store.rooms.list_rooms).
+            parts.append(
+                f"(SELECT serial FROM events WHERE {where} AND serial {operator} ?"
+                f" ORDER BY serial {order} LIMIT 1) IS NOT NULL"
+            )
             values += [*params, bound]
     parts.append(f"(SELECT COUNT(*) FROM events WHERE {where})")
     values += params
