@@ -30,8 +30,7 @@ def expire_due(conn: Connection, now_ms: int, limit: int = BATCH) -> list[rooms.
     """Expire the rooms due now and record their ``room:expired`` events, in one
     transaction: a room never expires without its event."""
     expired = rooms.expire_due_rooms(conn, now_ms, limit)
-    for room in expired:
-        events.emit_room_expired(conn, room, now_ms=now_ms)
+    events.emit_rooms_expired(conn, expired, now_ms=now_ms)
     return expired
 
 
@@ -62,13 +61,13 @@ class ExpirySweeper:
         while True:
             batch = await self.database.write(lambda c: expire_due(c, now))
             expired += batch
+            if batch and self.on_expired is not None:
+                self.on_expired()  # each batch's events are committed: send them now
             if len(batch) < BATCH:
                 break
         if expired:
             self.metrics.rooms_expired.inc(len(expired))
             self.metrics.callback_events.labels("room:expired").inc(len(expired))
-            if self.on_expired is not None:
-                self.on_expired()
             log.info("rooms expired", extra={"count": len(expired)})
         return expired
 

@@ -402,6 +402,7 @@ def test_a_blocking_sender_refuses_before_connecting() -> None:
         url="http://127.0.0.1:9/hook",
         attempt=1,
         signature_secret="s" * 32,
+        lease_until=30_000,
     )
 
     async def run() -> Outcome:
@@ -411,5 +412,11 @@ def test_a_blocking_sender_refuses_before_connecting() -> None:
             await sender.close()
 
     assert asyncio.run(run()) == Outcome(
-        7, False, None, "refused: 127.0.0.1 is not a public address", None
+        7,
+        False,
+        None,
+        "refused: 127.0.0.1 is not a public address",
+        None,
+        attempt=1,
+        lease_until=30_000,
     )

@@ -95,8 +95,8 @@ class Sender:
         if self.block_private_addresses:
             refused = refused_host(event.url)
             if refused is not None:
-                error = events.excerpt(f"refused: {refused}", events.MAX_ERROR_TEXT)
-                return Outcome(event.serial, False, None, error, None)
+                reason = events.excerpt(f"refused: {refused}", events.MAX_ERROR_TEXT)
+                return _failed(event, None, reason, None)
         token = events.sign(
             event.body,
             secret=event.signature_secret,
@@ -119,13 +119,33 @@ class Sender:
             ) as response:
                 excerpt = await response.content.read(events.MAX_RESPONSE_EXCERPT)
                 text = excerpt.decode("utf-8", "replace") or None
-                delivered = 200 <= response.status < 300
-                error = None if delivered else f"HTTP {response.status}"
-                return Outcome(event.serial, delivered, response.status, error, text)
+                if 200 <= response.status < 300:
+                    return Outcome(
+                        event.serial,
+                        True,
+                        response.status,
+                        None,
+                        text,
+                        attempt=event.attempt,
+                        lease_until=event.lease_until,
+                    )
+                return _failed(event, response.status, f"HTTP {response.status}", text)
         except TimeoutError:
-            return Outcome(event.serial, False, None, f"timed out after {self.timeout:g} s", None)
+            return _failed(event, None, f"timed out after {self.timeout:g} s", None)
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            text = events.excerpt(f"{type(error).__name__}: {error}", events.MAX_ERROR_TEXT)
-            return Outcome(event.serial, False, None, text, None)
+            reason = events.excerpt(f"{type(error).__name__}: {error}", events.MAX_ERROR_TEXT)
+            return _failed(event, None, reason, None)
         except asyncio.CancelledError:
             raise
+
+
+def _failed(event: Claimed, status_code: int | None, error: str, response: str | None) -> Outcome:
+    return Outcome(
+        event.serial,
+        False,
+        status_code,
+        error,
+        response,
+        attempt=event.attempt,
+        lease_until=event.lease_until,
+    )

@@ -9,13 +9,14 @@ plus ``event_id`` (receivers deduplicate by it: delivery is at least once) and `
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import jwt
 import msgspec
 
 from meetd import __version__
@@ -80,7 +81,10 @@ def new_event_id() -> str:
 def sign(body: bytes, *, secret: str, application_id: str, now_s: int) -> str:
     """The ``Authorization: Bearer`` token of a delivery, in the style of Vonage's signed
     webhooks: HS256 with the application's signature secret; ``payload_hash`` is the SHA-256
-    (hex) of the exact body bytes, so a receiver can tell the body was not changed."""
+    (hex) of the exact body bytes, so a receiver can tell the body was not changed.
+
+    A compact JWS written out (RFC 7515), as for host tokens: PyJWT takes 27 µs a token, a
+    tenth of a whole delivery's CPU; the tests verify these tokens with PyJWT."""
     claims = {
         "iat": now_s,
         "jti": str(uuid.uuid4()),
@@ -88,7 +92,16 @@ def sign(body: bytes, *, secret: str, application_id: str, now_s: int) -> str:
         "application_id": application_id,
         "payload_hash": hashlib.sha256(body).hexdigest(),
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    signing_input = f"{_JWT_HEADER}.{_b64url(msgspec.json.encode(claims))}"
+    signature = hmac.digest(secret.encode(), signing_input.encode(), "sha256")
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+_JWT_HEADER = _b64url(msgspec.json.encode({"alg": "HS256", "typ": "JWT"}))
 
 
 def metadata_header(metadata: str) -> str:

@@ -84,6 +84,7 @@ class Claimed:
     url: str
     attempt: int
     signature_secret: str
+    lease_until: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,6 +96,11 @@ class Outcome:
     status_code: int | None
     error: str | None
     response: str | None
+    # From the claim: which attempt this was and the lease it ran under. With them the
+    # outcome is written in one batched statement, and only while the lease is still this
+    # attempt's (not run out and taken by another worker, nor reset by a redelivery).
+    attempt: int | None = None
+    lease_until: int | None = None
 
 
 def _callback_url(conn: Connection, application_id: str, room_id: str, kind: str) -> str | None:
@@ -156,16 +162,50 @@ def emit_event(
     return EventRecord(*row)
 
 
-def emit_room_expired(conn: Connection, room: ExpiredRoom, *, now_ms: int) -> EventRecord:
+def emit_room_expired(conn: Connection, room: ExpiredRoom, *, now_ms: int) -> None:
     """``room:expired`` for a room the same transaction just expired or deleted."""
-    event = room_expired(room.id, room.type, expires_at=room.expires_at, created_at=room.created_at)
-    return emit_event(
-        conn,
-        application_id=room.application_id,
-        room_id=room.id,
-        event=event,
-        metadata=room.metadata,
-        now_ms=now_ms,
+    emit_rooms_expired(conn, [room], now_ms=now_ms)
+
+
+def emit_rooms_expired(conn: Connection, rooms: Sequence[ExpiredRoom], *, now_ms: int) -> None:
+    """``room:expired`` for rooms the same transaction just expired: the applications' URLs
+    read once, the rows written in one batched statement (a sweep expires up to 500)."""
+    if not rooms:
+        return
+    column = "rooms_callback_url"
+    ids = sorted({room.application_id for room in rooms})
+    marks = ", ".join("?" for _ in ids)
+    application_urls = dict(
+        conn.fetchall(f"SELECT id, {column} FROM applications WHERE id IN ({marks})", ids)
+    )
+    rows = []
+    for room in rooms:
+        event = room_expired(
+            room.id, room.type, expires_at=room.expires_at, created_at=room.created_at
+        )
+        event_id = new_event_id()
+        body = event_body(event, event_id=event_id, now_ms=now_ms).decode()
+        room_url = _decode(room.options).get("callback_urls", {}).get(column)
+        url = room_url or application_urls.get(room.application_id) or None
+        rows.append(
+            (
+                event_id,
+                room.application_id,
+                room.id,
+                "room:expired",
+                "rooms",
+                body,
+                room.metadata,
+                url,
+                "pending" if url else "no_url",
+                now_ms if url else None,
+                now_ms,
+            )
+        )
+    conn.executemany(
+        "INSERT INTO events (id, application_id, room_id, type, kind, body, metadata, url,"
+        " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
     )
 
 
@@ -199,6 +239,7 @@ def claim_due_events(conn: Connection, *, now_ms: int, lease_ms: int, limit: int
             url=row[7],
             attempt=row[8],
             signature_secret=secrets[row[2]],
+            lease_until=now_ms + lease_ms,
         )
         for row in rows
     ]
@@ -219,38 +260,79 @@ def record_outcomes(
     conn: Connection, outcomes: Sequence[Outcome], *, now_ms: int, schedule: Sequence[int]
 ) -> None:
     """Write how attempts went: delivered, to be tried again on the schedule, or failed for
-    good after the last attempt. An event no longer leased to the caller (redelivered
-    meanwhile: its lease is gone and its attempts start over) is left alone."""
+    good after the last attempt. An event no longer leased to the attempt (its lease ran out
+    and another worker took it, or it was redelivered meanwhile) is left alone."""
+    delivered: list[tuple[Any, ...]] = []
+    failed: list[tuple[Any, ...]] = []
     for outcome in outcomes:
-        if outcome.delivered:
-            conn.execute(
-                "UPDATE events SET status = 'delivered', delivered_at = ?, claimed_until = NULL,"
-                " next_attempt_at = NULL, last_status_code = ?, last_error = NULL,"
-                " last_response = ? WHERE serial = ? AND status = 'pending'"
-                " AND claimed_until IS NOT NULL",
-                (now_ms, outcome.status_code, outcome.response, outcome.serial),
+        if outcome.attempt is None or outcome.lease_until is None:
+            _record_unleased(conn, outcome, now_ms, schedule)
+        elif outcome.delivered:
+            delivered.append(
+                (now_ms, outcome.status_code, outcome.response, outcome.serial, outcome.lease_until)
             )
-            continue
-        row = conn.fetchone(
-            "SELECT attempts FROM events WHERE serial = ? AND status = 'pending'"
-            " AND claimed_until IS NOT NULL",
-            (outcome.serial,),
+        else:
+            retry_at = next_attempt_at(outcome.attempt, now_ms, schedule)
+            failed.append(
+                (
+                    "pending" if retry_at is not None else "failed",
+                    retry_at,
+                    outcome.status_code,
+                    outcome.error,
+                    outcome.response,
+                    outcome.serial,
+                    outcome.lease_until,
+                )
+            )
+    if delivered:
+        conn.executemany(
+            "UPDATE events SET status = 'delivered', delivered_at = ?, claimed_until = NULL,"
+            " next_attempt_at = NULL, last_status_code = ?, last_error = NULL,"
+            " last_response = ? WHERE serial = ? AND status = 'pending' AND claimed_until = ?",
+            delivered,
         )
-        if row is None:
-            continue
-        retry_at = next_attempt_at(int(row[0]), now_ms, schedule)
-        conn.execute(
+    if failed:
+        conn.executemany(
             "UPDATE events SET status = ?, next_attempt_at = ?, claimed_until = NULL,"
-            " last_status_code = ?, last_error = ?, last_response = ? WHERE serial = ?",
-            (
-                "pending" if retry_at is not None else "failed",
-                retry_at,
-                outcome.status_code,
-                outcome.error,
-                outcome.response,
-                outcome.serial,
-            ),
+            " last_status_code = ?, last_error = ?, last_response = ?"
+            " WHERE serial = ? AND status = 'pending' AND claimed_until = ?",
+            failed,
         )
+
+
+def _record_unleased(
+    conn: Connection, outcome: Outcome, now_ms: int, schedule: Sequence[int]
+) -> None:
+    """An outcome that does not say which attempt and lease it was (made by hand, as tests
+    do): read the attempt count, and accept any lease."""
+    row = conn.fetchone(
+        "SELECT attempts FROM events WHERE serial = ? AND status = 'pending'"
+        " AND claimed_until IS NOT NULL",
+        (outcome.serial,),
+    )
+    if row is None:
+        return
+    if outcome.delivered:
+        conn.execute(
+            "UPDATE events SET status = 'delivered', delivered_at = ?, claimed_until = NULL,"
+            " next_attempt_at = NULL, last_status_code = ?, last_error = NULL,"
+            " last_response = ? WHERE serial = ?",
+            (now_ms, outcome.status_code, outcome.response, outcome.serial),
+        )
+        return
+    retry_at = next_attempt_at(int(row[0]), now_ms, schedule)
+    conn.execute(
+        "UPDATE events SET status = ?, next_attempt_at = ?, claimed_until = NULL,"
+        " last_status_code = ?, last_error = ?, last_response = ? WHERE serial = ?",
+        (
+            "pending" if retry_at is not None else "failed",
+            retry_at,
+            outcome.status_code,
+            outcome.error,
+            outcome.response,
+            outcome.serial,
+        ),
+    )
 
 
 def next_due(conn: Connection) -> int | None:

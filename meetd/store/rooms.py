@@ -64,6 +64,7 @@ class ExpiredRoom:
     expires_at: int
     created_at: int
     metadata: str | None
+    options: str  # the room's options JSON: its own callback URLs are in it
 
 
 _SELECT = (
@@ -303,13 +304,13 @@ def delete_room(
     """Remove a room from reads and lists; its meeting code is free again. Returns the room
     when this expired it (it was still available), None when it had expired before."""
     row = conn.fetchone(
-        "SELECT serial, is_available, type, created_at, metadata FROM rooms"
+        "SELECT serial, is_available, type, created_at, metadata, options FROM rooms"
         f" r WHERE r.id = ? AND {_LIVE}{_for_update(conn)}",
         (room_id, application_id),
     )
     if row is None:
         raise room_not_found(room_id)
-    serial, was_available, room_type, created_at, metadata = row
+    serial, was_available, room_type, created_at, metadata, options = row
     conn.execute(
         "UPDATE rooms SET deleted_at = ?, is_available = ?,"
         " expired_at = CASE WHEN is_available THEN ? ELSE expired_at END WHERE serial = ?",
@@ -320,7 +321,7 @@ def delete_room(
     )
     if not was_available:
         return None
-    return ExpiredRoom(room_id, application_id, room_type, now_ms, created_at, metadata)
+    return ExpiredRoom(room_id, application_id, room_type, now_ms, created_at, metadata, options)
 
 
 def next_expiry(conn: Connection) -> int | None:
@@ -346,7 +347,7 @@ def expire_due_rooms(conn: Connection, now_ms: int, limit: int = 500) -> list[Ex
         "  SELECT serial FROM rooms WHERE is_available AND expires_at <= ?"
         "  AND (type = 'long_term' OR participant_count = 0)"
         f"  ORDER BY expires_at LIMIT ?{skip_locked})"
-        " RETURNING id, application_id, type, expires_at, created_at, metadata",
+        " RETURNING id, application_id, type, expires_at, created_at, metadata, options",
         (False, now_ms, now_ms, limit),
     )
     return [ExpiredRoom(*row) for row in rows]

@@ -5,6 +5,7 @@ are written down, and that an event lives and dies with the change that caused i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import threading
 import uuid
@@ -216,6 +217,7 @@ def test_a_claim_carries_what_sending_needs(db: Database, hooked: str) -> None:
         url=HOOK,
         attempt=1,
         signature_secret=secret,
+        lease_until=T0 + LEASE,
     )
     after = read(db, hooked, stored.id)
     assert (after.attempts, after.last_attempt_at, after.status) == (1, T0, "pending")
@@ -496,3 +498,33 @@ def test_concurrent_claims_on_postgres_skip_each_others_events() -> None:
             assert len(one) + len(two) == 4
         finally:
             db.close()
+
+
+def leased(outcome: events.Outcome, event: events.Claimed) -> events.Outcome:
+    """``outcome`` as the sender makes it: naming its attempt and lease."""
+    return dataclasses.replace(outcome, attempt=event.attempt, lease_until=event.lease_until)
+
+
+def test_an_outcome_counts_only_under_its_own_lease(db: Database, hooked: str) -> None:
+    """A worker whose lease ran out (it hung) reports late, after another worker took the
+    event: the late report changes nothing; the current holder's does."""
+    room = new_room(db, hooked)
+    event = emit(db, hooked, room)
+    (first,) = claim(db, T0)
+    (second,) = claim(db, T0 + LEASE)
+    record(db, T0 + LEASE + 1, leased(failed(first), first))
+    stored = read(db, hooked, event.id)
+    assert (stored.status, stored.last_status_code, stored.attempts) == ("pending", None, 2)
+    record(db, T0 + LEASE + 2, leased(ok(second), second))
+    assert read(db, hooked, event.id).status == "delivered"
+
+
+def test_leased_failures_follow_the_schedule_in_one_batch(db: Database, hooked: str) -> None:
+    rooms = [new_room(db, hooked) for _ in range(3)]
+    emitted = [emit(db, hooked, room) for room in rooms]
+    claimed = claim(db, T0)
+    record(db, T0 + 5, *(leased(failed(event), event) for event in claimed))
+    for event in emitted:
+        stored = read(db, hooked, event.id)
+        assert (stored.status, stored.next_attempt_at) == ("pending", T0 + 5 + SCHEDULE[0] * 1000)
+        assert (stored.last_status_code, stored.last_error) == (500, "HTTP 500")
