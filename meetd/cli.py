@@ -235,16 +235,21 @@ def _create_account(
 
     key = api_key or accounts.new_api_key()
     secret = api_secret or accounts.new_api_secret()
-    account = database.write_blocking(
-        lambda c: accounts.create_account(
-            c, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
+    def create(conn: Any) -> tuple[Any, str]:
+        account = accounts.create_account(
+            conn, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
         )
-    )
+        application = accounts.get_application(conn, account.default_application_id)
+        return account, application.signature_secret
+
+    account, signature_secret = database.write_blocking(create)
     return {
         "account_id": account.id,
         "api_key": key,
         "api_secret": secret,
         "application_id": account.default_application_id,
+        # What callbacks to the default application are signed with (docs/callbacks.md).
+        "signature_secret": signature_secret,
     }
 
 
@@ -278,6 +283,7 @@ def accounts_create(
             f"  API key:        {created['api_key']}",
             f"  API secret:     {created['api_secret']}   (shown only now)",
             f"  Application ID: {created['application_id']}",
+            f"  Signature secret (verifies callbacks): {created['signature_secret']}",
         ],
     )
 
@@ -336,6 +342,8 @@ def _generate_key_pair(out: Path) -> str:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise click.UsageError(f"{out} exists; choose another file") from None
+    except OSError as error:
+        raise click.UsageError(f"{out}: cannot create the key file ({error.strerror})") from None
     with os.fdopen(fd, "wb") as file:
         file.write(private)
     return (

@@ -14,7 +14,7 @@ from meetd.app import create_app
 from meetd.cli import main
 from meetd.settings import build_settings
 
-ACCOUNT_KEYS = {"account_id", "api_key", "api_secret", "application_id"}
+ACCOUNT_KEYS = {"account_id", "api_key", "api_secret", "application_id", "signature_secret"}
 APPLICATION_KEYS = {"application_id", "account_id", "signature_secret"}
 
 

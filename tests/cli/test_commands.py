@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from meetd.cli import main
+from meetd.store import accounts
+from meetd.store.database import open_database
 from tests import support
 from tests.cli.runner import (
     ACCOUNT_KEYS,
@@ -320,6 +322,32 @@ def test_applications_create_will_not_overwrite_a_key_file(
     )  # fmt: skip
     refused(result, 2, "exists")
     assert out.read_text() == "precious"
+
+
+def test_applications_create_into_a_missing_directory_fails_clearly(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "no-such-dir" / "app.pem"
+    result = meetd(
+        "applications", "create", "--account", account["api_key"],
+        "--generate-private-key", str(out), *store,
+    )  # fmt: skip
+    refused(result, 2, str(out), "cannot create the key file", "No such file or directory")
+
+
+def test_the_default_applications_signature_secret_signs_its_callbacks(
+    store: list[str], data_dir: Path, database_url: str
+) -> None:
+    created = one_json_object(meetd("accounts", "create", "--json", *store))
+    database = open_database(database_url)
+    try:
+        application = database.read_blocking(
+            lambda c: accounts.get_application(c, created["application_id"])
+        )
+    finally:
+        database.close()
+    assert created["signature_secret"] == application.signature_secret
+    assert len(created["signature_secret"]) >= 32
 
 
 def test_applications_create_takes_one_kind_of_key(
