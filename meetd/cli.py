@@ -235,6 +235,7 @@ def _create_account(
 
     key = api_key or accounts.new_api_key()
     secret = api_secret or accounts.new_api_secret()
+
     def create(conn: Any) -> tuple[Any, str]:
         account = accounts.create_account(
             conn, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()

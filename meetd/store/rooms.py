@@ -109,6 +109,13 @@ def find_theme(conn: Connection, application_id: str, theme_id: str) -> tuple[st
     return None if row is None else (row[0],)
 
 
+_INSERT_COLUMNS = (
+    "id, application_id, display_name, metadata, type, meeting_code, host_participant_id,"
+    " host_token, theme_id, expire_after_use, options, created_at, expires_at, is_available"
+)
+_INSERT_VALUES = ", ".join("?" for _ in _INSERT_COLUMNS.split(","))
+
+
 def insert_room(
     conn: Connection,
     *,
@@ -122,50 +129,72 @@ def insert_room(
     new_code: Callable[[], str],
 ) -> RoomRecord:
     """Insert a room and count it in its application; the code is redrawn on a clash."""
-    row = conn.fetchone(
-        "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
-        " RETURNING default_theme_id",
-        (application_id,),
-    )
-    if row is None:
-        raise NotFoundError(f"application {application_id} not found")
-    theme_id = new.theme_id if new.theme_given else row[0]
+
+    def values(code: str, theme_id: str | None) -> tuple[Any, ...]:
+        return (
+            room_id,
+            application_id,
+            new.display_name,
+            new.metadata,
+            new.type,
+            code,
+            host_participant_id,
+            host_token,
+            theme_id,
+            new.expire_after_use,
+            options,
+            created_at,
+            expires_at,
+            True,
+        )
+
+    options = _encode(new.options).decode()
+    code = new_code()
+    serial = None
+    if conn.dialect == "postgresql" and not (new.theme_given and new.theme_id is not None):
+        # The common case in one round trip instead of two: count the room and insert it
+        # together — unless the application's default theme applies and must be checked
+        # first (then the insert is left to the steps below; the count stands).
+        default_applies = "" if new.theme_given else " WHERE app.default_theme_id IS NULL"
+        found, default_theme_id, serial = conn.fetchone(
+            "WITH app AS (UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
+            " RETURNING default_theme_id),"
+            f" inserted AS (INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES}"
+            f" FROM app{default_applies} ON CONFLICT DO NOTHING RETURNING serial)"
+            " SELECT EXISTS (SELECT 1 FROM app), (SELECT default_theme_id FROM app),"
+            " (SELECT serial FROM inserted)",
+            (application_id, *values(code, None)),
+        )
+        if not found:
+            raise NotFoundError(f"application {application_id} not found")
+    else:
+        row = conn.fetchone(
+            "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
+            " RETURNING default_theme_id",
+            (application_id,),
+        )
+        if row is None:
+            raise NotFoundError(f"application {application_id} not found")
+        default_theme_id = row[0]
+    theme_id = new.theme_id if new.theme_given else default_theme_id
     short_url = None
     if theme_id is not None:
         theme = find_theme(conn, application_id, theme_id)
         if theme is None:
             raise BadRequestError(f"Failed to create room because theme id {theme_id} not found")
         short_url = theme[0]
-    options = _encode(new.options).decode()
-    while True:
-        code = new_code()
+    while serial is None:
         inserted = conn.fetchone(
-            "INSERT INTO rooms (id, application_id, display_name, metadata, type, meeting_code,"
-            " host_participant_id, host_token, theme_id, expire_after_use, options, created_at,"
-            " expires_at, is_available)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES})"
             " ON CONFLICT DO NOTHING RETURNING serial",
-            (
-                room_id,
-                application_id,
-                new.display_name,
-                new.metadata,
-                new.type,
-                code,
-                host_participant_id,
-                host_token,
-                theme_id,
-                new.expire_after_use,
-                options,
-                created_at,
-                expires_at,
-                True,
-            ),
+            values(code, theme_id),
         )
-        if inserted is not None:  # else the code belongs to another live room: draw again
-            break
+        if inserted is not None:
+            serial = inserted[0]
+        else:  # the code belongs to another live room: draw again
+            code = new_code()
     return RoomRecord(
-        inserted[0],
+        serial,
         room_id,
         application_id,
         new.display_name,
