@@ -81,6 +81,7 @@ class Sender:
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # callbacks carry no cookies
                 skip_auto_headers=("Accept-Encoding",),
             )
         return self._session
