@@ -247,42 +247,42 @@ def list_rooms(
         bounded += " AND r.serial < ?"
         bounds.append(end_id)
     # With only end_id, the page is the last rooms before it: walk the index backwards.
-    order = "DESC" if start_id is None and end_id is not None else "ASC"
-    if theme_id is None:
-        total = "(SELECT room_count FROM applications WHERE id = ?)"
-        total_params: list[Any] = [application_id]
+    if start_id is None and end_id is not None:
+        rows = conn.fetchall(
+            f"{_SELECT} WHERE {bounded} ORDER BY r.serial DESC LIMIT ?", [*bounds, page_size]
+        )
+        rows.reverse()
     else:
-        total = f"(SELECT COUNT(*) FROM rooms r WHERE {where})"
-        total_params = list(params)
-    # One round trip: the page, the nearest rooms before and after it, and the total. An
-    # empty page still gives one row (all NULL but the last three); its edges are then the
-    # request's own bounds. "Nearest" (ORDER BY ... LIMIT 1) rather than EXISTS, so that the
-    # planner walks the (application, serial) index from the edge instead of scanning.
-    rows = conn.fetchall(
-        f"WITH page AS ({_SELECT} WHERE {bounded} ORDER BY r.serial {order} LIMIT ?),"
-        " edges AS (SELECT"
-        f" (SELECT r.serial FROM rooms r WHERE {where}"
-        "  AND r.serial < COALESCE((SELECT MIN(serial) FROM page), ?)"
-        "  ORDER BY r.serial DESC LIMIT 1) AS before,"
-        f" (SELECT r.serial FROM rooms r WHERE {where}"
-        "  AND r.serial > COALESCE((SELECT MAX(serial) FROM page), ?)"
-        "  ORDER BY r.serial LIMIT 1) AS after,"
-        f" {total} AS total)"
-        " SELECT page.*, edges.before, edges.after, edges.total"
-        " FROM edges LEFT JOIN page ON 1 = 1 ORDER BY page.serial",
-        [
-            *bounds,
-            page_size,
-            *params,
-            start_id,
-            *params,
-            None if end_id is None else end_id - 1,
-            *total_params,
-        ],
-    )
-    before, after, count = rows[0][-3:]
-    page = [tuple(row[:-3]) for row in rows if row[0] is not None]
-    return RoomPage(page, int(count or 0), before is not None, after is not None)
+        rows = conn.fetchall(
+            f"{_SELECT} WHERE {bounded} ORDER BY r.serial LIMIT ?", [*bounds, page_size]
+        )
+    page = [tuple(row) for row in rows]
+
+    # The nearest rooms before and after the page, and the total: one more round trip. (One
+    # statement for page and neighbours together measured 20 % slower on PostgreSQL.)
+    # "Nearest" (ORDER BY … LIMIT 1) rather than EXISTS, so that the planner walks the
+    # (application, serial) index from the bound instead of scanning the application's rooms.
+    low = page[0][0] if page else start_id
+    high = page[-1][0] if page else (end_id - 1 if end_id is not None else None)
+    parts: list[str] = []
+    values: list[Any] = []
+    for bound, operator, order in ((low, "<", "DESC"), (high, ">", "ASC")):
+        if bound is None:
+            parts.append("NULL")
+        else:
+            parts.append(
+                f"(SELECT r.serial FROM rooms r WHERE {where} AND r.serial {operator} ?"
+                f" ORDER BY r.serial {order} LIMIT 1)"
+            )
+            values += [*params, bound]
+    if theme_id is None:
+        parts.append("(SELECT room_count FROM applications WHERE id = ?)")
+        values.append(application_id)
+    else:
+        parts.append(f"(SELECT COUNT(*) FROM rooms r WHERE {where})")
+        values += params
+    before, after, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
+    return RoomPage(page, int(total or 0), before is not None, after is not None)
 
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
