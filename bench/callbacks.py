@@ -35,16 +35,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -58,6 +54,7 @@ from bench.run import (
     free_port,
     log,
     meetd_command,
+    run_harness,
     storage_flags,
     wait_for_http,
 )
@@ -442,20 +439,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_exit(signum: int, _frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.receiver is not None:
         serve_receiver(args.receiver)
         return 0
-    procs = Processes()
-    atexit.register(procs.stop_all)
-    signal.signal(signal.SIGTERM, _raise_exit)
-    workdir = Path(tempfile.mkdtemp(prefix="meetd-bench-callbacks-"))
-    try:
+
+    def measure_all(procs: Processes, workdir: Path) -> dict[str, Any]:
         setup = Setup(args, procs, workdir)
         rounds = []
         for number in range(1, args.rounds + 1):
@@ -468,25 +458,9 @@ def main(argv: list[str] | None = None) -> int:
                     measure(setup, "steady", steady, args.rate),
                 ]
             )
-        summary = summarize(args, rounds)
-    except BenchError as exc:
-        log(f"ERROR: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130
-    finally:
-        procs.stop_all()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        print()
-    else:
-        print_table(summary)
-    return 0
+        return summarize(args, rounds)
+
+    return run_harness(args, "meetd-bench-callbacks-", measure_all, print_table)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -478,17 +479,22 @@ def _raise_exit(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_harness(
+    args: argparse.Namespace,
+    prefix: str,
+    measure_all: Callable[[Processes, Path], dict[str, Any]],
+    print_table: Callable[[dict[str, Any]], None],
+) -> int:
+    """Run ``measure_all`` with a process registry and a work dir that are cleaned up whatever
+    happens (errors, Ctrl-C, SIGTERM, SIGHUP); print its summary as a table or JSON. The one
+    main of ``bench.run`` and ``bench.callbacks``."""
     procs = Processes()
     atexit.register(procs.stop_all)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
-    workdir = Path(tempfile.mkdtemp(prefix="meetd-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        scenarios = build_scenarios(args, procs, workdir)
-        measure(args, scenarios, workdir)
-        summary = summarize(args, scenarios)
+        summary = measure_all(procs, workdir)
     except BenchError as exc:
         log(f"ERROR: {exc}")
         return 2
@@ -507,6 +513,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_table(summary)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def measure_all(procs: Processes, workdir: Path) -> dict[str, Any]:
+        scenarios = build_scenarios(args, procs, workdir)
+        measure(args, scenarios, workdir)
+        return summarize(args, scenarios)
+
+    return run_harness(args, "meetd-bench-", measure_all, print_table)
 
 
 if __name__ == "__main__":
