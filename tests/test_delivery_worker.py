@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -420,3 +421,41 @@ def test_a_blocking_sender_refuses_before_connecting() -> None:
         attempt=1,
         lease_until=30_000,
     )
+
+
+class RaisingSender(ScriptedSender):
+    """Raises for the events named in ``broken``: a bug in the sending path."""
+
+    def __init__(self, broken: set[str]) -> None:
+        super().__init__()
+        self.broken = broken
+
+    async def send(self, event: Claimed, *, now_s: int) -> Outcome:
+        if event.id in self.broken:
+            self.sent.append(event)
+            raise RuntimeError("a bug in the sender")
+        return await super().send(event, now_s=now_s)
+
+
+def test_the_running_worker_survives_an_attempt_that_raises(
+    client: TestClient, account: Caller, services: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The loop itself (``run``), not ``deliver_once``: an attempt that raises is logged, its
+    event stays leased (to be tried again when the lease runs out), the others go out."""
+    broken_room, fine_room = hooked_room(client, account, "a"), hooked_room(client, account, "b")
+    broken = emit(services, account, broken_room, 1)
+    fine = emit(services, account, fine_room, 1)
+    sender = RaisingSender({broken})
+    services.delivery.sender = sender
+    running = client.portal.start_task_soon(services.delivery.run)  # type: ignore[union-attr]
+    try:
+        deadline = time.monotonic() + 10
+        while stored(services, account, fine).status != "delivered":
+            assert time.monotonic() < deadline, "the fine event was never delivered"
+            time.sleep(0.01)
+    finally:
+        running.cancel()
+    assert [event.id for event in sender.sent].count(broken) == 1
+    left = stored(services, account, broken)
+    assert (left.status, left.attempts) == ("pending", 1)
+    assert "a delivery attempt raised" in caplog.text

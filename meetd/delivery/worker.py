@@ -104,9 +104,14 @@ class DeliveryWorker:
 
     def _done(self, task: asyncio.Task[events.Outcome]) -> None:
         self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is None:
-            self._finished.append(task.result())
-            self._wake.set()
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # the sender answers every failure; this is a bug: keep it seen
+            log.error("a delivery attempt raised; its lease will run out", exc_info=error)
+            return
+        self._finished.append(task.result())
+        self._wake.set()
 
     async def _claim(self, limit: int) -> list[events.Claimed]:
         now = self.clock.now_ms()
