@@ -28,6 +28,7 @@ from meetd.domain.events import (
 )
 from meetd.domain.rooms import room_not_found
 from meetd.errors import NotFoundError
+from meetd.store import paging
 from meetd.store.database import Connection
 from meetd.store.rooms import ExpiredRoom
 
@@ -382,42 +383,26 @@ def list_events(
         if value is not None:
             where += f" AND {column} = ?"
             params.append(value)
-    bounded = where
-    bounds = list(params)
-    if start_id is not None:
-        bounded += " AND serial >= ?"
-        bounds.append(start_id)
-    if end_id is not None:
-        bounded += " AND serial < ?"
-        bounds.append(end_id)
-    select = f"SELECT {_COLUMNS} FROM events WHERE {bounded}"
-    if start_id is None and end_id is not None:
-        rows = conn.fetchall(f"{select} ORDER BY serial DESC LIMIT ?", [*bounds, page_size])
+    condition, bounds, order = paging.bounded(where, params, "serial", start_id, end_id)
+    rows = conn.fetchall(
+        f"SELECT {_COLUMNS} FROM events WHERE {condition} ORDER BY serial {order} LIMIT ?",
+        [*bounds, page_size],
+    )
+    if order == "DESC":
         rows.reverse()
-    else:
-        rows = conn.fetchall(f"{select} ORDER BY serial LIMIT ?", [*bounds, page_size])
     found = [EventRecord(*row) for row in rows]
-
-    # Whether matching events lie before and after the page, and their total: one round trip.
-    low = found[0].serial if found else start_id
-    high = found[-1].serial if found else (end_id - 1 if end_id is not None else None)
-    parts: list[str] = []
-    values: list[Any] = []
-    for bound, operator, order in ((low, "<", "DESC"), (high, ">", "ASC")):
-        if bound is None:
-            parts.append("0 = 1")
-        else:
-            # The nearest one, not EXISTS: PostgreSQL then walks the index from the bound
-            # instead of scanning (see store.rooms.list_rooms).
-            parts.append(
-                f"(SELECT serial FROM events WHERE {where} AND serial {operator} ?"
-                f" ORDER BY serial {order} LIMIT 1) IS NOT NULL"
-            )
-            values += [*params, bound]
-    parts.append(f"(SELECT COUNT(*) FROM events WHERE {where})")
-    values += params
-    has_prev, has_next, total = conn.fetchone(f"SELECT {', '.join(parts)}", values)
-    return EventPage(found, int(total or 0), bool(has_prev), bool(has_next))
+    has_prev, has_next, total = paging.edges(
+        conn,
+        source="events",
+        column="serial",
+        where=where,
+        params=params,
+        page=[event.serial for event in found],
+        start_id=start_id,
+        end_id=end_id,
+        total=(f"(SELECT COUNT(*) FROM events WHERE {where})", list(params)),
+    )
+    return EventPage(found, total, has_prev, has_next)
 
 
 def check_room(conn: Connection, application_id: str, room_id: str) -> None:
