@@ -25,7 +25,9 @@ from meetd.store.database import Database
 
 log = logging.getLogger("meetd.delivery")
 
-LEASE_MS = 30_000  # well past the sender's 5 s timeout: a lease runs out only on a crash
+# Three times the sender's 5 s timeout: a lease runs out only when its worker died (or hung);
+# then the event is sent again, at least once.
+LEASE_MS = 15_000
 POLL_SECONDS = 0.5
 MAX_IN_FLIGHT = 256
 BATCH = 200

@@ -22,7 +22,7 @@ from meetd.delivery.worker import LEASE_MS
 from meetd.store.database import Connection
 from tests import support
 from tests.e2e_callbacks.conftest import SERVER_ENV, Tenant, provision, read
-from tests.e2e_callbacks.receiver import Reply, delivered_ids, running_receiver
+from tests.e2e_callbacks.receiver import TOO_LATE, Reply, delivered_ids, running_receiver
 from tests.e2e_lifetime.servers import ServerPool, wait_healthy
 
 pytestmark = pytest.mark.e2e
@@ -122,6 +122,38 @@ def test_events_pending_at_a_sigkill_arrive_after_the_restart(
         tenant,
         lambda rows: {row[2] for row in rows} == {"delivered"},
         "all delivered",
+    )
+
+
+def test_an_event_in_flight_at_a_sigkill_is_sent_again_after_its_lease(
+    servers: ServerPool, database_url: str, tmp_path: Path
+) -> None:
+    """Killed mid-delivery: the receiver holds the request open, the server dies with it in
+    flight, and the restarted server sends the event again once the lease runs out."""
+    data_dir = tmp_path / "data"
+    with running_receiver() as receiver:
+        receiver.script("/held", TOO_LATE)  # held open: the attempt stays in flight
+        tenant = provision(data_dir, database_url, receiver.url("/held"))
+        server = servers.start(data_dir, database_url=database_url, env=SERVER_ENV)
+        with tenant.api(server) as api:
+            (room_id,) = make_events([api], 1)
+        (first,) = receiver.wait_for_count(1, "/held")
+        server.process.kill()  # SIGKILL while the attempt waits for its answer
+        server.process.wait()
+        (row,) = outbox(database_url, tenant)
+        assert (row[1], row[2], row[3]) == (room_id, "pending", 1)  # leased, undelivered
+        leased_until = row[4] / 1000
+
+        servers.start(data_dir, database_url=database_url, env=SERVER_ENV)
+        patience = WAIT_SECONDS + max(0.0, leased_until - time.time())
+        seen = receiver.wait_for_events({first.event_id}, "/held", timeout=patience)
+    again = [r for r in seen if r.event_id == first.event_id and r is not first]
+    assert again, "the event was not sent again"
+    assert again[0].at >= leased_until - 0.5  # not before the dead attempt's lease ran out
+    assert again[0].body == first.body  # the same bytes, the same event_id
+    assert again[0].attempt == 2
+    wait_for_outbox(
+        database_url, tenant, lambda rows: rows[0][2] == "delivered", "delivered after restart"
     )
 
 
