@@ -104,6 +104,20 @@ class Outcome:
     lease_until: int | None = None
 
 
+_INSERT = (
+    "INSERT INTO events (id, application_id, room_id, type, kind, body, metadata, url,"
+    " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _room_url(options: str | None, column: str) -> str | None:
+    """A room's own URL for ``column`` (e.g. ``rooms_callback_url``), from its options JSON."""
+    if options is None:
+        return None
+    url = _decode(options).get("callback_urls", {}).get(column)
+    return str(url) if url else None
+
+
 def _callback_url(conn: Connection, application_id: str, room_id: str, kind: str) -> str | None:
     """The room's own URL for ``kind``, else the application's, else None."""
     column = f"{kind}_callback_url"
@@ -115,11 +129,38 @@ def _callback_url(conn: Connection, application_id: str, room_id: str, kind: str
     if row is None:
         raise NotFoundError(f"application {application_id} not found")
     options, application_url = row
-    if options is not None:
-        room_url = _decode(options).get("callback_urls", {}).get(column)
-        if room_url:
-            return str(room_url)
-    return application_url or None
+    return _room_url(options, column) or application_url or None
+
+
+def _new_row(
+    *,
+    application_id: str,
+    room_id: str,
+    event: dict[str, Any],
+    metadata: str | None,
+    url: str | None,
+    now_ms: int,
+) -> tuple[Any, ...]:
+    """The values of :data:`_INSERT` for a new event: pending when it has a URL, else kept
+    in the log as ``no_url``."""
+    event_type = str(event["event"])
+    event_id = new_event_id()
+    body = event_body(event, event_id=event_id, now_ms=now_ms).decode()
+    if len(body) > MAX_BODY_CHARACTERS:
+        raise ValueError(f"a {event_type} event of {len(body)} characters is too large")
+    return (
+        event_id,
+        application_id,
+        room_id,
+        event_type,
+        kind_of(event_type),
+        body,
+        metadata,
+        url,
+        "pending" if url else "no_url",
+        now_ms if url else None,
+        now_ms,
+    )
 
 
 def emit_event(
@@ -134,33 +175,16 @@ def emit_event(
     """Record ``event`` (its ``event`` key names the type) for delivery, inside the caller's
     transaction. The URL is the one configured now; without one the event is kept in the log
     as ``no_url`` and not sent."""
-    event_type = str(event["event"])
-    kind = kind_of(event_type)
-    event_id = new_event_id()
-    body = event_body(event, event_id=event_id, now_ms=now_ms).decode()
-    if len(body) > MAX_BODY_CHARACTERS:
-        raise ValueError(f"a {event_type} event of {len(body)} characters is too large")
-    url = _callback_url(conn, application_id, room_id, kind)
-    status = "pending" if url else "no_url"
-    row = conn.fetchone(
-        "INSERT INTO events (id, application_id, room_id, type, kind, body, metadata, url,"
-        " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        f" RETURNING {_COLUMNS}",
-        (
-            event_id,
-            application_id,
-            room_id,
-            event_type,
-            kind,
-            body,
-            metadata,
-            url,
-            status,
-            now_ms if url else None,
-            now_ms,
-        ),
+    url = _callback_url(conn, application_id, room_id, kind_of(str(event["event"])))
+    values = _new_row(
+        application_id=application_id,
+        room_id=room_id,
+        event=event,
+        metadata=metadata,
+        url=url,
+        now_ms=now_ms,
     )
-    return EventRecord(*row)
+    return EventRecord(*conn.fetchone(f"{_INSERT} RETURNING {_COLUMNS}", values))
 
 
 def emit_room_expired(conn: Connection, room: ExpiredRoom, *, now_ms: int) -> None:
@@ -179,35 +203,20 @@ def emit_rooms_expired(conn: Connection, rooms: Sequence[ExpiredRoom], *, now_ms
     application_urls = dict(
         conn.fetchall(f"SELECT id, {column} FROM applications WHERE id IN ({marks})", ids)
     )
-    rows = []
-    for room in rooms:
-        event = room_expired(
-            room.id, room.type, expires_at=room.expires_at, created_at=room.created_at
+    rows = [
+        _new_row(
+            application_id=room.application_id,
+            room_id=room.id,
+            event=room_expired(
+                room.id, room.type, expires_at=room.expires_at, created_at=room.created_at
+            ),
+            metadata=room.metadata,
+            url=_room_url(room.options, column) or application_urls.get(room.application_id),
+            now_ms=now_ms,
         )
-        event_id = new_event_id()
-        body = event_body(event, event_id=event_id, now_ms=now_ms).decode()
-        room_url = _decode(room.options).get("callback_urls", {}).get(column)
-        url = room_url or application_urls.get(room.application_id) or None
-        rows.append(
-            (
-                event_id,
-                room.application_id,
-                room.id,
-                "room:expired",
-                "rooms",
-                body,
-                room.metadata,
-                url,
-                "pending" if url else "no_url",
-                now_ms if url else None,
-                now_ms,
-            )
-        )
-    conn.executemany(
-        "INSERT INTO events (id, application_id, room_id, type, kind, body, metadata, url,"
-        " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+        for room in rooms
+    ]
+    conn.executemany(_INSERT, rows)
 
 
 def claim_due_events(conn: Connection, *, now_ms: int, lease_ms: int, limit: int) -> list[Claimed]:
@@ -334,15 +343,6 @@ def _record_unleased(
             outcome.serial,
         ),
     )
-
-
-def next_due(conn: Connection) -> int | None:
-    """When the next pending event falls due (lease included), if any."""
-    row = conn.fetchone(
-        "SELECT MIN(CASE WHEN claimed_until IS NULL OR claimed_until < next_attempt_at"
-        " THEN next_attempt_at ELSE claimed_until END) FROM events WHERE status = 'pending'"
-    )
-    return None if row is None or row[0] is None else int(row[0])
 
 
 # -- the delivery log --------------------------------------------------------------------------
