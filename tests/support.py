@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from meetd.clock import FakeClock
-from meetd.store import accounts
+from meetd.store import accounts, events
 
 # A room's fields in the order Vonage sent them (contract §4, The Room object); callback_urls
 # follows only when one is set.
@@ -154,3 +154,21 @@ def create_account(client: TestClient, clock: FakeClock, name: str = "test") -> 
 
     account = database.write_blocking(create)
     return Caller(account.id, api_key, api_secret, account.default_application_id, clock)
+
+
+def emit_event(services: Any, caller: Caller, room_id: str, event: dict[str, Any]) -> str:
+    """An event through ``store.events.emit_event``, the call later features emit with
+    (sessions, recordings), at the app's clock; its id."""
+    now = services.clock.now_ms()
+    record = services.database.write_blocking(
+        lambda c: events.emit_event(
+            c,
+            application_id=caller.application_id,
+            room_id=room_id,
+            event=event,
+            metadata=None,
+            now_ms=now,
+        )
+    )
+    event_id: str = record.id
+    return event_id

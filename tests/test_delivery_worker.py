@@ -22,6 +22,7 @@ from meetd.domain.timestamps import format_timestamp
 from meetd.settings import Settings, build_settings
 from meetd.store import events
 from meetd.store.events import Claimed, Outcome
+from tests import support
 from tests.support import Caller, create_room
 
 SCHEDULE = (5, 30, 300)
@@ -100,19 +101,7 @@ def hooked_room(client: TestClient, caller: Caller, name: str) -> str:
 
 def emit(services: Any, caller: Caller, room_id: str, number: int) -> str:
     event = {"event": "session:participant:joined", "room_id": room_id, "name": f"p{number}"}
-    now = services.clock.now_ms()
-    record = services.database.write_blocking(
-        lambda c: events.emit_event(
-            c,
-            application_id=caller.application_id,
-            room_id=room_id,
-            event=event,
-            metadata=None,
-            now_ms=now,
-        )
-    )
-    event_id: str = record.id
-    return event_id
+    return support.emit_event(services, caller, room_id, event)
 
 
 def stored(services: Any, caller: Caller, event_id: str) -> events.EventRecord:

@@ -24,8 +24,8 @@ from meetd.clock import FakeClock
 from meetd.domain.events import EVENT_TYPES
 from meetd.domain.timestamps import format_timestamp
 from meetd.settings import Settings, build_settings
-from meetd.store import events
 from meetd.store.events import Claimed, Outcome
+from tests import support
 from tests.support import Caller, assert_error, assert_invalid, create_room
 
 BASE = "https://meet.example.test"
@@ -106,20 +106,7 @@ def expire(client: TestClient, caller: Caller, **room: Any) -> dict[str, Any]:
 
 
 def emit(client: TestClient, caller: Caller, room_id: str, event: dict[str, Any]) -> str:
-    """An event through the function later issues emit with (sessions, recordings)."""
-    now = services(client).clock.now_ms()
-    record = services(client).database.write_blocking(
-        lambda c: events.emit_event(
-            c,
-            application_id=caller.application_id,
-            room_id=room_id,
-            event=event,
-            metadata=None,
-            now_ms=now,
-        )
-    )
-    event_id: str = record.id
-    return event_id
+    return support.emit_event(services(client), caller, room_id, event)
 
 
 def session_started(room_id: str) -> dict[str, Any]:
