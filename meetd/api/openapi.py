@@ -269,17 +269,18 @@ def query_integer(
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-def page_parameters() -> list[Schema]:
+def page_parameters(noun: str = "room") -> list[Schema]:
+    """The query of a serial-number page (rooms, events): ``noun`` names what is listed."""
     return [
         query_integer(
             "page_size",
-            "Rooms per page.",
+            f"{noun.capitalize()}s per page.",
             minimum=1,
             maximum=MAX_PAGE_SIZE,
             default=DEFAULT_PAGE_SIZE,
         ),
-        query_integer("start_id", "The lowest room serial to include."),
-        query_integer("end_id", "The serial to stop before; alone, the last rooms before it."),
+        query_integer("start_id", f"The lowest {noun} serial to include."),
+        query_integer("end_id", f"The serial to stop before; alone, the last {noun}s before it."),
     ]
 
 

@@ -18,12 +18,12 @@ from meetd.api.openapi import (
     json_response,
     nullable,
     obj,
+    page_parameters,
     path_parameter,
-    query_integer,
     ref,
     tag_of,
 )
-from meetd.api.rooms import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from meetd.api.rooms import MAX_PAGE_SIZE
 from meetd.domain.events import EVENT_TYPES, STATUSES
 from meetd.domain.rooms import ROOM_TYPES
 
@@ -161,15 +161,7 @@ def list_parameters() -> list[Schema]:
         return {"name": name, "in": "query", "description": description, "schema": enum(choices)}
 
     return [
-        query_integer(
-            "page_size",
-            "Events per page.",
-            minimum=1,
-            maximum=MAX_PAGE_SIZE,
-            default=DEFAULT_PAGE_SIZE,
-        ),
-        query_integer("start_id", "The lowest event serial to include."),
-        query_integer("end_id", "The serial to stop before; alone, the last events before it."),
+        *page_parameters("event"),
         {
             "name": "room_id",
             "in": "query",
