@@ -32,7 +32,6 @@ from meetd.domain.themes import (
     permanent_logo_key,
     theme_not_found,
 )
-from meetd.domain.validation import canonical_uuid
 from meetd.errors import BadRequestError, ConflictError, InputValidationError, NotFoundError
 from meetd.files import TEMPORARY_PREFIX, FileStore
 from meetd.store import themes
@@ -118,16 +117,16 @@ async def delete_theme(request: Request) -> Response:
     return no_content()
 
 
+def _rooms_not_found(theme_id: str) -> NotFoundError:
+    return NotFoundError(f"Failed to get rooms because theme id {theme_id} not found")
+
+
 async def list_theme_rooms(request: Request) -> Response:
     services, principal = await authenticate(request)
-    text: str = request.path_params["theme_id"]
-    theme_id = canonical_uuid(text)
+    theme_id = path_uuid(request, "theme_id", _rooms_not_found)
     application_id = principal.application_id
-    found = theme_id is not None and await services.db.read(
-        lambda c: themes.theme_exists(c, application_id, str(theme_id))
-    )
-    if theme_id is None or not found:
-        raise NotFoundError(f"Failed to get rooms because theme id {text} not found")
+    if not await services.db.read(lambda c: themes.theme_exists(c, application_id, theme_id)):
+        raise _rooms_not_found(request.path_params["theme_id"])  # as the caller wrote it
     return await room_page(
         request, services, application_id, f"/themes/{theme_id}/rooms", theme_id=theme_id
     )
