@@ -15,6 +15,7 @@ from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
 from meetd.delivery.sender import Sender
 from meetd.delivery.worker import DeliveryWorker
+from meetd.domain.randomness import BlockRandom
 from meetd.files.cleanup import keep_deleting_stale_uploads
 from meetd.files.factory import open_file_store
 from meetd.metrics import Metrics
@@ -42,7 +43,7 @@ def create_app(
     services = Services(
         settings=settings,
         clock=clock,
-        rng=rng or random.SystemRandom(),
+        rng=rng or BlockRandom(),
         metrics=metrics,
         signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),

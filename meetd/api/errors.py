@@ -7,13 +7,13 @@ causes (contract §3). Authentication failures: the 401 problem body of contract
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from starlette.responses import Response
 
 from meetd import errors
 from meetd.api.responses import JSONResponse
+from meetd.domain.randomness import new_uuid
 
 log = logging.getLogger("meetd.api")
 
@@ -45,7 +45,7 @@ def unauthorized() -> Response:
             "type": UNAUTHORIZED_TYPE,
             "title": "Unauthorized",
             "detail": "You did not provide correct credentials.",
-            "instance": str(uuid.uuid4()),
+            "instance": new_uuid(),
         },
         status_code=401,
         headers={"WWW-Authenticate": WWW_AUTHENTICATE},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +12,7 @@ from meetd.api.responses import EncodedJSONResponse, JSONResponse, no_content
 from meetd.domain.lifetime import instant_expires_at
 from meetd.domain.links import sign_host_token
 from meetd.domain.meeting_codes import new_meeting_code
+from meetd.domain.randomness import new_uuid
 from meetd.domain.rooms import (
     DEFAULT_OPTIONS,
     check_updatable,
@@ -39,8 +38,8 @@ async def create_room(request: Request) -> Response:
     now = services.clock.now_ms()
     new = parse_new_room(body, now_ms=now, min_lead_seconds=settings.long_term_min_lead_seconds)
     expires_at = new.expires_at or instant_expires_at(now, settings.instant_room_ttl_seconds)
-    room_id = str(uuid.uuid4())
-    host_id = str(uuid.uuid4())
+    room_id = new_uuid()
+    host_id = new_uuid()
     token = sign_host_token(host_id, now, key=services.signing_key, key_id=services.key_id)
     rng = services.rng
 

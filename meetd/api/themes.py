@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from meetd.api.requests import json_body, path_uuid
 from meetd.api.responses import JSONResponse, no_content
 from meetd.api.rooms import room_page
 from meetd.domain.logos import LOGO_TYPES, MAX_LOGO_BYTES, logo_problem
+from meetd.domain.randomness import new_uuid
 from meetd.domain.themes import (
     logo_type_of,
     parse_force,
@@ -70,7 +70,7 @@ async def list_themes(request: Request) -> Response:
 async def create_theme(request: Request) -> Response:
     services, principal = await authenticate(request)
     change = parse_new_theme(await json_body(request))
-    theme_id = str(uuid.uuid4())
+    theme_id = new_uuid()
     limit = services.settings.themes_per_application
     now = services.clock.now_ms()
     theme = await _write(
@@ -142,7 +142,7 @@ def _upload_forms(files: FileStore) -> list[dict[str, Any]]:
     forms = []
     for logo_type in LOGO_TYPES:
         form = files.upload_form(
-            f"{TEMPORARY_PREFIX}logos/{logo_type}/{uuid.uuid4()}",
+            f"{TEMPORARY_PREFIX}logos/{logo_type}/{new_uuid()}",
             content_type="image/png",
             max_bytes=MAX_LOGO_BYTES,
             extra_fields={"logoType": logo_type},

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from urllib.parse import quote
 import msgspec
 
 from meetd import __version__
+from meetd.domain.randomness import new_uuid
 from meetd.domain.timestamps import format_timestamp
 
 EVENT_TYPES = (
@@ -75,7 +75,7 @@ def room_expired(
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return new_uuid()
 
 
 def sign(body: bytes, *, secret: str, application_id: str, now_s: int) -> str:
@@ -87,7 +87,7 @@ def sign(body: bytes, *, secret: str, application_id: str, now_s: int) -> str:
     tenth of a whole delivery's CPU; the tests verify these tokens with PyJWT."""
     claims = {
         "iat": now_s,
-        "jti": str(uuid.uuid4()),
+        "jti": new_uuid(),
         "iss": "meetd",
         "application_id": application_id,
         "payload_hash": hashlib.sha256(body).hexdigest(),

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from typing import Any
 
 from meetd.domain import validation as check
 from meetd.domain.logos import LOGO_TYPES
+from meetd.domain.randomness import new_uuid
 from meetd.errors import InputValidationError, NotFoundError
 
 THEME_FIELDS = ("theme_name", "main_color", "brand_text", "short_company_url")
@@ -148,7 +148,7 @@ def permanent_logo_key(temporary_key: str) -> str:
     """Where a finalized logo lives: out of the temporary area, under a fresh name."""
     logo_type = logo_type_of(temporary_key)
     assert logo_type is not None
-    return f"logos/{logo_type}/{uuid.uuid4()}.png"
+    return f"logos/{logo_type}/{new_uuid()}.png"
 
 
 def theme_not_found(theme_id: str) -> NotFoundError:

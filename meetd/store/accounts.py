@@ -14,9 +14,9 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
-import uuid
 from typing import Any
 
+from meetd.domain.randomness import new_uuid
 from meetd.errors import ConflictError, NotFoundError
 from meetd.store.database import Connection
 
@@ -68,7 +68,7 @@ def create_account(
 ) -> Account:
     if conn.fetchone("SELECT 1 FROM accounts WHERE api_key = ?", (api_key,)):
         raise ConflictError(f"an account with API key {api_key} already exists")
-    account_id = str(uuid.uuid4())
+    account_id = new_uuid()
     conn.execute(
         "INSERT INTO accounts (id, name, api_key, api_secret_hash, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -92,7 +92,7 @@ def create_application(
 ) -> Application:
     urls = {column: (callback_urls or {}).get(column) for column in CALLBACK_COLUMNS}
     application = Application(
-        id=str(uuid.uuid4()),
+        id=new_uuid(),
         account_id=account_id,
         name=name,
         is_default=is_default,

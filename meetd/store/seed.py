@@ -11,10 +11,10 @@ import contextlib
 import functools
 import secrets
 import time
-import uuid
 
 import msgspec
 
+from meetd.domain.randomness import new_uuid
 from meetd.domain.rooms import DEFAULT_OPTIONS
 from meetd.store import migrations
 from meetd.store.database import Connection, open_database
@@ -87,12 +87,12 @@ def _insert_chunk(
     year = 365 * 24 * 3600 * 1000
     rows = [
         (
-            str(uuid.uuid4()),
+            new_uuid(),
             application_id,
             f"seeded room {start + i}",
             "long_term",
             str(base + start + i),
-            str(uuid.uuid4()),
+            new_uuid(),
             "seeded",
             False,
             options,
