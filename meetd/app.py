@@ -84,6 +84,7 @@ def create_app(
                         await task
                 await services.delivery.close()
         finally:
+            await database.close_reads()
             await asyncio.to_thread(database.close)
 
     app = MeetdASGI(Router(all_resources()), metrics, lifespan)

@@ -232,6 +232,7 @@ def _create_account(
     database: Any, name: str, api_key: str | None, api_secret: str | None
 ) -> dict[str, str]:
     from meetd.store import accounts
+    from meetd.store.database import run_now
 
     key = api_key or accounts.new_api_key()
     secret = api_secret or accounts.new_api_secret()
@@ -240,7 +241,7 @@ def _create_account(
         account = accounts.create_account(
             conn, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
         )
-        application = accounts.get_application(conn, account.default_application_id)
+        application = run_now(accounts.get_application(conn, account.default_application_id))
         return account, application.signature_secret
 
     account, signature_secret = database.write_blocking(create)

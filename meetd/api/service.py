@@ -14,7 +14,7 @@ from meetd.api.responses import JSONResponse
 async def healthz(request: Request) -> Response:
     found = services(request)
     try:
-        await found.db.read(lambda c: c.fetchone("SELECT 1"))
+        await found.db.read(lambda c: c.row("SELECT 1"))
     except Exception:
         body = error_body(503, "ServiceUnavailableError", "The database does not answer")
         return JSONResponse(body, 503)

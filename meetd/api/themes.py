@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -49,7 +49,7 @@ def _body(services: Services, theme: themes.ThemeRecord, account_id: str) -> dic
     return theme_body(theme, account_id, services.files.public_url)
 
 
-async def _write(services: Services, fn: Callable[[Connection], T]) -> T:
+async def _write(services: Services, fn: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
     """Run a theme change. The store checks names and short URLs before writing; a short URL
     taken by another server process between that check and the commit breaks the UNIQUE
     index instead, and is the same 409."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from meetd.domain.randomness import new_uuid
 from meetd.errors import ConflictError, NotFoundError
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 
 CALLBACK_COLUMNS = ("rooms_callback_url", "sessions_callback_url", "recordings_callback_url")
 
@@ -119,9 +119,9 @@ def create_application(
     return application
 
 
-def find_account_by_key(conn: Connection, api_key: str) -> tuple[Account, str] | None:
+async def find_account_by_key(conn: Reader, api_key: str) -> tuple[Account, str] | None:
     """The account with this API key and its stored secret hash."""
-    row = conn.fetchone(
+    row = await conn.row(
         "SELECT a.id, a.name, a.api_key, p.id, a.api_secret_hash FROM accounts a"
         " JOIN applications p ON p.account_id = a.id AND p.is_default WHERE a.api_key = ?",
         (api_key,),
@@ -149,14 +149,14 @@ def _application(row: Any) -> Application:
     )
 
 
-def get_application(conn: Connection, application_id: str) -> Application:
-    row = conn.fetchone(f"{_APPLICATION} WHERE id = ?", (application_id,))
+async def get_application(conn: Reader, application_id: str) -> Application:
+    row = await conn.row(f"{_APPLICATION} WHERE id = ?", (application_id,))
     if row is None:
         raise NotFoundError(f"application {application_id} not found")
     return _application(row)
 
 
-def update_application(
+async def update_application(
     conn: Connection,
     application_id: str,
     *,
@@ -164,7 +164,7 @@ def update_application(
     callback_urls: dict[str, str | None] | None = None,
 ) -> Application:
     """Change an application's key or callback URLs; an empty URL string clears one."""
-    current = get_application(conn, application_id)
+    current = await get_application(conn, application_id)
     urls = dict(current.callback_urls)
     for column, url in (callback_urls or {}).items():
         if url is not None:
@@ -174,7 +174,7 @@ def update_application(
         " sessions_callback_url = ?, recordings_callback_url = ? WHERE id = ?",
         (public_key_pem or current.public_key_pem, *urls.values(), application_id),
     )
-    return get_application(conn, application_id)
+    return await get_application(conn, application_id)
 
 
 def create_first_account(
@@ -198,9 +198,9 @@ def count_accounts(conn: Connection) -> int:
     return int(conn.fetchone("SELECT COUNT(*) FROM accounts")[0])
 
 
-def find_account_by_reference(conn: Connection, reference: str) -> Account | None:
+async def find_account_by_reference(conn: Reader, reference: str) -> Account | None:
     """An account by its API key or its id (the CLI accepts either)."""
-    row = conn.fetchone(
+    row = await conn.row(
         "SELECT a.id, a.name, a.api_key, p.id FROM accounts a"
         " JOIN applications p ON p.account_id = a.id AND p.is_default"
         " WHERE a.api_key = ? OR a.id = ?",

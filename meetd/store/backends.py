@@ -1,5 +1,12 @@
 """What differs between SQLite and PostgreSQL: connections that take ``?`` placeholders,
-how a write transaction begins, which failures are worth a retry, and SQLite's checkpoints."""
+how a write transaction begins, which failures are worth a retry, and SQLite's checkpoints.
+
+Store functions that only read are coroutines over a :class:`Reader`: ``await conn.row(…)``,
+``await conn.rows(…)``. On PostgreSQL, :mod:`meetd.store.pg_readers` runs them on the event
+loop itself. A :class:`Connection` is a Reader too, whose awaits complete at once: SQLite's
+reads and every write run store coroutines to the end in one step (:func:`run_now`), so a
+write can call a read function without waiting on the loop.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,45 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 Params = Sequence[Any]
+T = TypeVar("T")
 
 log = logging.getLogger("meetd.store")
+
+
+class Reader(Protocol):
+    """What a read function may ask: one row (or None) or all rows, as tuples."""
+
+    dialect: str
+
+    async def row(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
+
+    async def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+
+@overload
+def run_now(step: Coroutine[Any, Any, T]) -> T: ...
+
+
+@overload
+def run_now(step: T) -> T: ...
+
+
+def run_now(step: Any) -> Any:
+    """The result of a store function on a :class:`Connection`. A coroutine's awaits complete
+    at once there, so it runs to the end in one step, off any event loop."""
+    if not isinstance(step, Coroutine):
+        return step
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value
+    step.close()
+    raise RuntimeError("a store function waited on something other than its connection")
 
 
 class Connection:
@@ -44,6 +83,14 @@ class Connection:
 
     def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
         return list(self.execute(sql, params).fetchall())
+
+    # The Reader methods: the same queries, for read functions (see the module docstring).
+    async def row(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        found = self.execute(sql, params).fetchone()
+        return None if found is None else tuple(found)
+
+    async def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return [tuple(found) for found in self.execute(sql, params).fetchall()]
 
     @contextlib.contextmanager
     def savepoint(self, name: str = "request") -> Iterator[None]:

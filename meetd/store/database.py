@@ -10,17 +10,17 @@ PostgreSQL it is a thread, so the loop never waits on the network. Reads run on 
 connections and see the last committed state (SQLite WAL snapshots, PostgreSQL MVCC), so they
 never queue behind the writer.
 
-SQLite reads run inline on the event loop: an indexed lookup takes microseconds, less than a
-thread hop would. PostgreSQL reads run on two reader threads with a connection each, which
-hand results back to the loop a batch at a time.
+Read functions are coroutines over a :class:`~meetd.store.backends.Reader`. SQLite reads run
+inline on the event loop: an indexed lookup takes microseconds, less than a thread hop would.
+PostgreSQL reads run on the loop too, on a few asyncpg connections (:mod:`meetd.store.pg_readers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from meetd.store.backends import (
     Backend,
@@ -28,14 +28,29 @@ from meetd.store.backends import (
     Connection,
     Params,
     PostgresBackend,
+    Reader,
     SQLiteBackend,
     is_unique_violation,
+    run_now,
 )
-from meetd.store.runners import READER_THREADS, Job, LoopWriter, ThreadReaders, ThreadWriter
+from meetd.store.pg_readers import ReaderPool
+from meetd.store.runners import Job, LoopWriter, ThreadWriter
 
 T = TypeVar("T")
 
-__all__ = ["Connection", "Database", "Params", "is_unique_violation", "open_database"]
+__all__ = [
+    "Connection",
+    "Database",
+    "Params",
+    "Reader",
+    "is_unique_violation",
+    "open_database",
+    "run_now",
+]
+
+# A read function is a coroutine function over a Reader. A write function takes the writer's
+# Connection and returns its result, or a coroutine of it (run at once: see run_now).
+ReadFn = Callable[[Reader], Coroutine[Any, Any, T]]
 
 
 class Database:
@@ -47,7 +62,7 @@ class Database:
         self.dialect = backend.dialect
         self._writer: ThreadWriter | LoopWriter | None = None
         self._reader: Connection | None = None
-        self._readers: ThreadReaders | None = None
+        self._pools: dict[asyncio.AbstractEventLoop, ReaderPool] | None = None
         self._checkpointer: Checkpointer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -63,7 +78,7 @@ class Database:
             self._writer = ThreadWriter(self.backend)
             self._writer.start()
             assert isinstance(self.backend, PostgresBackend)
-            self._readers = ThreadReaders(self.backend, READER_THREADS)
+            self._pools = {}
 
     def close(self) -> None:
         if self._writer is not None:
@@ -75,9 +90,18 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-        if self._readers is not None:
-            self._readers.stop()
-            self._readers = None
+        if self._pools is not None:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools = None
+
+    async def close_reads(self) -> None:
+        """Close the read connections of the running loop (PostgreSQL): call it before the
+        loop ends, as the app's lifespan does. :meth:`close` can only drop them."""
+        if self._pools:
+            pool = self._pools.pop(asyncio.get_running_loop(), None)
+            if pool is not None:
+                await pool.aclose()
 
     @property
     def write_stats(self) -> tuple[int, int]:
@@ -87,44 +111,58 @@ class Database:
         return (self._writer.batcher.batches, self._writer.batcher.writes)
 
     # -- running functions -----------------------------------------------------------------
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    @overload
+    async def write(self, fn: Callable[[Connection], Coroutine[Any, Any, T]]) -> T: ...
+
+    @overload
+    async def write(self, fn: Callable[[Connection], T]) -> T: ...
+
+    async def write(self, fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn`` in the next committed batch; return only once it is committed."""
         assert self._writer is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._writer.submit(Job(fn, future, loop))
         return await future
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` on committed data. Each statement sees what was committed when it
-        started: reads run in autocommit on both backends, as a transaction would cost two
-        more statements a read (on SQLite, a tenth of a GET; see docs/performance.md)."""
+    async def read(self, fn: ReadFn[T]) -> T:
+        """Run the read function ``fn`` on committed data. Each statement sees what was
+        committed when it started: reads run in autocommit on both backends, as a
+        transaction would cost two more statements a read."""
         if self._reader is not None:
-            return fn(self._reader)
-        assert self._readers is not None, "Database.start() was not called"
+            return await fn(self._reader)
+        assert self._pools is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._readers.submit(Job(fn, future, loop))
-        return await future
+        pool = self._pools.get(loop)
+        if pool is None:  # the serving loop's first read (or a test's new loop)
+            for ended in [other for other in self._pools if other.is_closed()]:
+                self._pools.pop(ended).close()
+            assert isinstance(self.backend, PostgresBackend)
+            pool = self._pools[loop] = ReaderPool(self.backend.url, loop)
+        return await pool.run(fn)
 
-    def write_blocking(self, fn: Callable[[Connection], T]) -> T:
+    @overload
+    def write_blocking(self, fn: Callable[[Connection], Coroutine[Any, Any, T]]) -> T: ...
+
+    @overload
+    def write_blocking(self, fn: Callable[[Connection], T]) -> T: ...
+
+    def write_blocking(self, fn: Callable[[Connection], Any]) -> Any:
         """The blocking form of :meth:`write`, for the CLI and set-up code."""
         import concurrent.futures
 
         assert self._writer is not None, "Database.start() was not called"
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._writer.submit(Job(fn, future, None))
         return future.result()
 
-    def read_blocking(self, fn: Callable[[Connection], T]) -> T:
+    def read_blocking(self, fn: ReadFn[T]) -> T:
+        """The blocking form of :meth:`read`. On PostgreSQL it runs on the writer's
+        connection: the reader connections belong to the serving loop."""
         if self._reader is not None:
-            return fn(self._reader)
-        import concurrent.futures
-
-        assert self._readers is not None, "Database.start() was not called"
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._readers.submit(Job(fn, future, None))
-        return future.result()
+            return run_now(fn(self._reader))
+        result: T = self.write_blocking(fn)
+        return result
 
 
 def open_database(url: str) -> Database:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from meetd.domain.dial_in_numbers import DialInNumber
 from meetd.errors import ConflictError, NotFoundError
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 
 
-def list_dial_in_numbers(conn: Connection) -> list[DialInNumber]:
+async def list_dial_in_numbers(conn: Reader) -> list[DialInNumber]:
     """Every number, in the order they were added."""
-    rows = conn.fetchall(
+    rows = await conn.rows(
         "SELECT number, locale, display_name FROM dial_in_numbers ORDER BY created_at, number"
     )
     return [DialInNumber(*row) for row in rows]

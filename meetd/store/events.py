@@ -29,7 +29,7 @@ from meetd.domain.events import (
 from meetd.domain.rooms import room_not_found
 from meetd.errors import NotFoundError
 from meetd.store import paging
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 from meetd.store.rooms import ExpiredRoom
 
 _decode = msgspec.json.decode
@@ -358,8 +358,8 @@ def event_not_found(event_id: str) -> NotFoundError:
     return NotFoundError(f"The event with id: {event_id} could not be found")
 
 
-def list_events(
-    conn: Connection,
+async def list_events(
+    conn: Reader,
     application_id: str,
     *,
     page_size: int,
@@ -384,14 +384,14 @@ def list_events(
             where += f" AND {column} = ?"
             params.append(value)
     condition, bounds, order = paging.bounded(where, params, "serial", start_id, end_id)
-    rows = conn.fetchall(
+    rows = await conn.rows(
         f"SELECT {_COLUMNS} FROM events WHERE {condition} ORDER BY serial {order} LIMIT ?",
         [*bounds, page_size],
     )
     if order == "DESC":
         rows.reverse()
     found = [EventRecord(*row) for row in rows]
-    has_prev, has_next, total = paging.edges(
+    has_prev, has_next, total = await paging.edges(
         conn,
         source="events",
         column="serial",
@@ -415,8 +415,8 @@ def check_room(conn: Connection, application_id: str, room_id: str) -> None:
         raise room_not_found(room_id)
 
 
-def get_event(conn: Connection, application_id: str, event_id: str) -> EventRecord:
-    row = conn.fetchone(
+async def get_event(conn: Reader, application_id: str, event_id: str) -> EventRecord:
+    row = await conn.row(
         f"SELECT {_COLUMNS} FROM events WHERE id = ? AND application_id = ?",
         (event_id, application_id),
     )
@@ -425,12 +425,12 @@ def get_event(conn: Connection, application_id: str, event_id: str) -> EventReco
     return EventRecord(*row)
 
 
-def redeliver_event(
+async def redeliver_event(
     conn: Connection, application_id: str, event_id: str, *, now_ms: int
 ) -> EventRecord:
     """Send an event again now, to the URL configured now: a delivered or failed event
     starts a new round of attempts; a pending one is simply due at once."""
-    event = get_event(conn, application_id, event_id)
+    event = await get_event(conn, application_id, event_id)
     return _redeliver(conn, event, now_ms)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meetd.store.database import Connection
+from meetd.store.database import Reader
 
 
 def bounded(
@@ -31,8 +31,8 @@ def bounded(
     return condition, values, order
 
 
-def edges(
-    conn: Connection,
+async def edges(
+    conn: Reader,
     *,
     source: str,
     column: str,
@@ -61,5 +61,7 @@ def edges(
     total_sql, total_params = total
     parts.append(total_sql)
     values += total_params
-    before, after, count = conn.fetchone(f"SELECT {', '.join(parts)}", values)
+    row = await conn.row(f"SELECT {', '.join(parts)}", values)
+    assert row is not None  # a SELECT without FROM has one row
+    before, after, count = row
     return before is not None, after is not None, int(count or 0)

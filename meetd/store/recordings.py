@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from meetd.errors import ForbiddenError, NotFoundError
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 
 # A recording's life: started ⇄ paused → stopped → uploaded (the file is stored and linked).
 STATUSES = ("started", "stopped", "paused", "uploaded")
@@ -117,8 +117,8 @@ def end_session(conn: Connection, session_id: str, *, ended_at: int) -> SessionR
     return SessionRecord(*row)
 
 
-def get_session(conn: Connection, application_id: str, session_id: str) -> SessionRecord:
-    row = conn.fetchone(
+async def get_session(conn: Reader, application_id: str, session_id: str) -> SessionRecord:
+    row = await conn.row(
         f"{_SESSION} WHERE id = ? AND application_id = ?", (session_id, application_id)
     )
     if row is None:
@@ -172,8 +172,8 @@ def update_recording(
     return RecordingRecord(*row)
 
 
-def get_recording(conn: Connection, application_id: str, recording_id: str) -> RecordingRecord:
-    row = conn.fetchone(
+async def get_recording(conn: Reader, application_id: str, recording_id: str) -> RecordingRecord:
+    row = await conn.row(
         f"{_RECORDING} WHERE id = ? AND application_id = ?", (recording_id, application_id)
     )
     if row is None:
@@ -181,13 +181,13 @@ def get_recording(conn: Connection, application_id: str, recording_id: str) -> R
     return RecordingRecord(*row)
 
 
-def list_session_recordings(
-    conn: Connection, application_id: str, session_id: str
+async def list_session_recordings(
+    conn: Reader, application_id: str, session_id: str
 ) -> list[RecordingRecord]:
     """A session's recordings, earliest first; an unknown (or foreign) session is not found,
     a known one without recordings has an empty list."""
-    get_session(conn, application_id, session_id)
-    rows = conn.fetchall(
+    await get_session(conn, application_id, session_id)
+    rows = await conn.rows(
         f"{_RECORDING} WHERE session_id = ? ORDER BY started_at, created_at, id", (session_id,)
     )
     return [RecordingRecord(*row) for row in rows]

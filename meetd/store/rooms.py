@@ -15,7 +15,7 @@ import msgspec
 from meetd.domain.rooms import NewRoom, RoomUpdate, room_not_found
 from meetd.errors import BadRequestError, NotFoundError
 from meetd.store import paging
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -213,15 +213,15 @@ def insert_room(
     )
 
 
-def get_room_row(conn: Connection, application_id: str, room_id: str) -> RoomRow:
-    row = conn.fetchone(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
+async def get_room_row(conn: Reader, application_id: str, room_id: str) -> RoomRow:
+    row = await conn.row(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
     if row is None:
         raise room_not_found(room_id)
     return tuple(row)
 
 
-def list_rooms(
-    conn: Connection,
+async def list_rooms(
+    conn: Reader,
     application_id: str,
     *,
     page_size: int,
@@ -240,7 +240,7 @@ def list_rooms(
         where += " AND r.theme_id = ?"
         params.append(theme_id)
     condition, bounds, order = paging.bounded(where, params, "r.serial", start_id, end_id)
-    rows = conn.fetchall(
+    rows = await conn.rows(
         f"{_SELECT} WHERE {condition} ORDER BY r.serial {order} LIMIT ?", [*bounds, page_size]
     )
     if order == "DESC":
@@ -251,7 +251,7 @@ def list_rooms(
     else:
         total = (f"(SELECT COUNT(*) FROM rooms r WHERE {where})", list(params))
     # A second round trip: one statement for page and neighbours measured 20 % slower.
-    has_prev, has_next, count = paging.edges(
+    has_prev, has_next, count = await paging.edges(
         conn,
         source="rooms r",
         column="r.serial",
@@ -333,9 +333,9 @@ def delete_room(
     return ExpiredRoom(room_id, application_id, room_type, now_ms, created_at, metadata, options)
 
 
-def next_expiry(conn: Connection) -> int | None:
+async def next_expiry(conn: Reader) -> int | None:
     """When the next available room is due to expire, if any."""
-    row = conn.fetchone(
+    row = await conn.row(
         "SELECT expires_at FROM rooms WHERE is_available"
         " AND (type = 'long_term' OR participant_count = 0) ORDER BY expires_at LIMIT 1"
     )

@@ -1,5 +1,5 @@
-"""Who runs store functions: the batch-committing writers and PostgreSQL's reader threads,
-and how their results reach the requests waiting on the event loop."""
+"""Who runs write functions: the batch-committing writers, and how their results reach the
+requests waiting on the event loop."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from meetd.store.backends import Backend, Connection, PostgresBackend
+from meetd.store.backends import Backend, Connection, run_now
 
 log = logging.getLogger("meetd.store")
 
 
-# Two, not more: with more threads, contention for the GIL costs more than the parallel
-# round trips gain (measured: 1 thread 8 500 GET/s, 2 → 6 900, 8 → 6 700); two keep one
-# slow read from holding up every other.
-READER_THREADS = 2
 # Failures that concern the whole transaction, not one request: the batch is run again.
 _RETRIES = 5
 
@@ -120,11 +116,11 @@ class Batcher:
             backend.begin_write(conn)
             for index, item in enumerate(batch):
                 if len(batch) == 1:
-                    outcomes.append((True, item.fn(conn)))
+                    outcomes.append((True, run_now(item.fn(conn))))
                     continue
                 if not self.savepoints:
                     try:
-                        outcomes.append((True, item.fn(conn)))
+                        outcomes.append((True, run_now(item.fn(conn))))
                     except Exception as error:
                         if backend.is_retryable(error) or self._lost():
                             raise
@@ -133,7 +129,7 @@ class Batcher:
                     continue
                 try:
                     with conn.savepoint():
-                        outcomes.append((True, item.fn(conn)))
+                        outcomes.append((True, run_now(item.fn(conn))))
                 except Exception as error:
                     if backend.is_retryable(error):
                         raise
@@ -189,70 +185,6 @@ class ThreadWriter(threading.Thread):
     def stop(self) -> None:
         self.queue.put(None)
         self.join(timeout=10)
-
-
-class ThreadReaders:
-    """PostgreSQL reads: a few threads, each with its own autocommit connection, draining one
-    queue. A thread takes every read waiting when it wakes, runs them one after another, and
-    hands all their results back to the loop in one call — one loop wake-up per batch, not per
-    read, which is what a thread pool would cost."""
-
-    def __init__(self, backend: PostgresBackend, count: int) -> None:
-        self.queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self.threads = [
-            threading.Thread(target=self._run, args=(backend,), name=f"meetd-read-{n}", daemon=True)
-            for n in range(count)
-        ]
-        for thread in self.threads:
-            thread.start()
-
-    def submit(self, item: Job) -> None:
-        self.queue.put(item)
-
-    def _run(self, backend: PostgresBackend) -> None:
-        import psycopg
-
-        raw = psycopg.connect(backend.url, autocommit=True)
-        conn = Connection(raw, "postgresql")
-        try:
-            while True:
-                first = self.queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < 64:
-                    try:
-                        item = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self.queue.put(None)  # leave the stop signal for this thread's next turn
-                        break
-                    batch.append(item)
-                outcomes: list[tuple[Job, bool, Any]] = []
-                for item in batch:
-                    try:
-                        outcomes.append((item, True, item.fn(conn)))
-                    except Exception as error:
-                        if not (raw.closed or raw.broken):
-                            outcomes.append((item, False, error))
-                            continue
-                        # The server restarted or the network dropped: once more, afresh.
-                        try:
-                            raw = psycopg.connect(backend.url, autocommit=True)
-                            conn = Connection(raw, "postgresql")
-                            outcomes.append((item, True, item.fn(conn)))
-                        except Exception as again:
-                            outcomes.append((item, False, again))
-                _settle_batch(outcomes)
-        finally:
-            raw.close()
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self.queue.put(None)
-        for thread in self.threads:
-            thread.join(timeout=10)
 
 
 def _settle_batch(outcomes: list[tuple[Job, bool, Any]]) -> None:

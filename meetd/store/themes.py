@@ -13,7 +13,7 @@ from typing import Any
 
 from meetd.domain.themes import LOGO_COLUMNS, ThemeChange, theme_not_found
 from meetd.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
-from meetd.store.database import Connection
+from meetd.store.database import Connection, Reader
 
 NAME_TAKEN = "theme_name already exists in application"
 SHORT_URL_TAKEN = "short_company_url already exists"
@@ -83,7 +83,7 @@ def _check_unique(
             raise ConflictError(SHORT_URL_TAKEN)
 
 
-def insert_theme(
+async def insert_theme(
     conn: Connection,
     *,
     theme_id: str,
@@ -129,8 +129,8 @@ def insert_theme(
     )
 
 
-def get_theme(conn: Connection, application_id: str, theme_id: str) -> ThemeRecord:
-    row = conn.fetchone(
+async def get_theme(conn: Reader, application_id: str, theme_id: str) -> ThemeRecord:
+    row = await conn.row(
         f"SELECT {_COLUMNS} FROM themes WHERE id = ? AND application_id = ?",
         (theme_id, application_id),
     )
@@ -139,27 +139,27 @@ def get_theme(conn: Connection, application_id: str, theme_id: str) -> ThemeReco
     return ThemeRecord(*row)
 
 
-def theme_exists(conn: Connection, application_id: str, theme_id: str) -> bool:
-    row = conn.fetchone(
+async def theme_exists(conn: Reader, application_id: str, theme_id: str) -> bool:
+    row = await conn.row(
         "SELECT 1 FROM themes WHERE id = ? AND application_id = ?", (theme_id, application_id)
     )
     return row is not None
 
 
-def list_themes(conn: Connection, application_id: str) -> list[ThemeRecord]:
+async def list_themes(conn: Reader, application_id: str) -> list[ThemeRecord]:
     """The application's themes, oldest first."""
-    rows = conn.fetchall(
+    rows = await conn.rows(
         f"SELECT {_COLUMNS} FROM themes WHERE application_id = ? ORDER BY created_at, id",
         (application_id,),
     )
     return [ThemeRecord(*row) for row in rows]
 
 
-def update_theme(
+async def update_theme(
     conn: Connection, application_id: str, theme_id: str, change: ThemeChange
 ) -> ThemeRecord:
     _lock_application(conn, application_id)
-    theme = get_theme(conn, application_id, theme_id)
+    theme = await get_theme(conn, application_id, theme_id)
     _check_unique(conn, application_id, change.values, theme_id)
     assignments = ", ".join(f"{column} = ?" for column in change.values)
     conn.execute(
@@ -181,13 +181,13 @@ def theme_use(conn: Connection, application_id: str, theme_id: str) -> ThemeUse:
     return ThemeUse(int(rooms), default is not None)
 
 
-def delete_theme(
+async def delete_theme(
     conn: Connection, application_id: str, theme_id: str, *, force: bool
 ) -> ThemeRecord:
     """Delete a theme. Unless ``force``, one still used by rooms or as the application's
     default is refused (400, with the uses listed); with it, they let go of the theme."""
     _lock_application(conn, application_id)
-    theme = get_theme(conn, application_id, theme_id)
+    theme = await get_theme(conn, application_id, theme_id)
     use = theme_use(conn, application_id, theme_id)
     if not force and (use.rooms or use.is_default):
         errors = []
@@ -206,12 +206,12 @@ def delete_theme(
     return theme
 
 
-def set_logos(
+async def set_logos(
     conn: Connection, application_id: str, theme_id: str, keys: dict[str, str]
 ) -> tuple[ThemeRecord, list[str]]:
     """Point the theme's logo columns at finalized keys (by logo type); return the theme and
     the keys it no longer uses."""
-    theme = get_theme(conn, application_id, theme_id)
+    theme = await get_theme(conn, application_id, theme_id)
     replaced = []
     for logo_type, key in keys.items():
         column = LOGO_COLUMNS[logo_type]
@@ -223,10 +223,10 @@ def set_logos(
     return theme, replaced
 
 
-def set_default_theme(conn: Connection, application_id: str, theme_id: str | None) -> str:
+async def set_default_theme(conn: Connection, application_id: str, theme_id: str | None) -> str:
     """Make ``theme_id`` (None: no theme) the application's default; return its account id."""
     _lock_application(conn, application_id)
-    if theme_id is not None and not theme_exists(conn, application_id, theme_id):
+    if theme_id is not None and not await theme_exists(conn, application_id, theme_id):
         raise BadRequestError(f"Failed to update application because theme id {theme_id} not found")
     row = conn.fetchone(
         "UPDATE applications SET default_theme_id = ? WHERE id = ? RETURNING account_id",

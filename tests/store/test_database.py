@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from meetd.store import accounts, migrations
-from meetd.store.database import Connection, Database, open_database
+from meetd.store.database import Connection, Database, Reader, open_database
 
 CREATE_TABLE = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
 
@@ -37,8 +37,8 @@ def insert(note_id: int, body: str = "note") -> Any:
     return run
 
 
-def note_ids(conn: Connection) -> list[int]:
-    return [row[0] for row in conn.fetchall("SELECT id FROM notes ORDER BY id")]
+async def note_ids(conn: Reader) -> list[int]:
+    return [row[0] for row in await conn.rows("SELECT id FROM notes ORDER BY id")]
 
 
 class Refused(Exception):
@@ -200,7 +200,9 @@ def test_async_reads_see_committed_writes(database: Database) -> None:
     async def main() -> tuple[list[int], list[int]]:
         before = await database.read(note_ids)
         await database.write(insert(7))
-        return before, await database.read(note_ids)
+        after = await database.read(note_ids)
+        await database.close_reads()
+        return before, after
 
     assert asyncio.run(main()) == ([], [7])
 

@@ -205,7 +205,7 @@ def test_a_claim_carries_what_sending_needs(db: Database, hooked: str) -> None:
     room = new_room(db, hooked)
     stored = db.write_blocking(lambda c: emit_in(c, hooked, room, T0))
     (claimed,) = claim(db, T0)
-    secret = db.read_blocking(lambda c: accounts.get_application(c, hooked).signature_secret)
+    secret = db.read_blocking(lambda c: accounts.get_application(c, hooked)).signature_secret
     assert claimed == events.Claimed(
         serial=stored.serial,
         id=stored.id,

@@ -25,17 +25,30 @@ def test_reads_and_writes_survive_their_connections_being_killed() -> None:
                 await database.write(
                     lambda c: c.execute("INSERT INTO notes (body) VALUES (?)", (body,))
                 )
-                rows = await database.read(lambda c: c.fetchall("SELECT body FROM notes"))
+                rows = await database.read(lambda c: c.rows("SELECT body FROM notes"))
                 return sorted(row[0] for row in rows)
 
-            assert asyncio.run(round_trip("before")) == ["before"]
-            with psycopg.connect(support.POSTGRES_URL, autocommit=True) as admin:
-                killed = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = %s",
-                    (name,),
-                ).fetchall()
-            assert len(killed) >= 2  # the writer's and at least one reader's
-            assert asyncio.run(round_trip("after")) == ["after", "before"]
+            def kill_connections() -> int:
+                with psycopg.connect(support.POSTGRES_URL, autocommit=True) as admin:
+                    return len(
+                        admin.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE application_name = %s",
+                            (name,),
+                        ).fetchall()
+                    )
+
+            async def main() -> tuple[list[str], int, list[str]]:
+                # One loop throughout: the reader connections killed are the ones read on next.
+                before = await round_trip("before")
+                killed = kill_connections()
+                after = await round_trip("after")
+                await database.close_reads()
+                return before, killed, after
+
+            before, killed, after = asyncio.run(main())
+            assert before == ["before"]
+            assert killed >= 2  # the writer's and the reader's
+            assert after == ["after", "before"]
         finally:
             database.close()

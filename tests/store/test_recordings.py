@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from meetd.errors import ForbiddenError, NotFoundError
 from meetd.store import recordings
-from meetd.store.database import Connection, Database
+from meetd.store.database import Database, Reader
 from tests.support import Caller, create_room
 
 T0 = 1_800_000_000_000
@@ -205,10 +205,9 @@ def test_a_sessions_recordings_earliest_first(
         lambda c: recordings.list_session_recordings(c, account.application_id, session.id)
     )
     assert [r.id for r in found] == [early.id, tie_a.id, tie_b.id, late.id]
+    unrecorded = new_session(database, room_id)
     empty = database.read_blocking(
-        lambda c: recordings.list_session_recordings(
-            c, account.application_id, new_session(database, room_id).id
-        )
+        lambda c: recordings.list_session_recordings(c, account.application_id, unrecorded.id)
     )
     assert empty == []
 
@@ -275,7 +274,7 @@ def test_another_application_cannot_delete(
             lambda c: recordings.delete_recording(c, other_account.application_id, recording.id)
         )
 
-    def still_there(conn: Connection) -> str:
-        return recordings.get_recording(conn, account.application_id, recording.id).status
+    async def still_there(conn: Reader) -> str:
+        return (await recordings.get_recording(conn, account.application_id, recording.id)).status
 
     assert database.read_blocking(still_there) == "uploaded"
