@@ -1,0 +1,83 @@
+"""PostgreSQL reads on the event loop: placeholders, a bounded number of connections, and
+connections handed to waiting reads strictly in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+from meetd.store.pg_readers import AsyncpgReader, ReaderPool, numbered
+from tests import support
+
+
+def test_placeholders_are_numbered_in_order() -> None:
+    assert numbered("SELECT ? WHERE a = ? AND b IN (?, ?)") == (
+        "SELECT $1 WHERE a = $2 AND b IN ($3, $4)"
+    )
+    assert numbered("SELECT 1") == "SELECT 1"
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with support.postgres_schema() as found:
+        yield found
+
+
+def test_reads_never_open_more_than_the_pool_size(url: str) -> None:
+    async def main() -> tuple[list[int], int]:
+        pool = ReaderPool(url, asyncio.get_running_loop(), size=2)
+
+        async def backend_pid(reader: AsyncpgReader) -> int:
+            row = await reader.row("SELECT pg_backend_pid() FROM pg_sleep(0.02)")
+            assert row is not None
+            return int(row[0])
+
+        try:
+            pids = await asyncio.gather(*(pool.run(backend_pid) for _ in range(12)))
+            return list(pids), len(pool._all)
+        finally:
+            await pool.aclose()
+
+    pids, opened = asyncio.run(main())
+    assert len(pids) == 12
+    assert len(set(pids)) == 2
+    assert opened == 2
+
+
+def test_a_returned_connection_goes_to_the_longest_waiter(url: str) -> None:
+    """A read arriving just as a connection comes back queues behind those already waiting,
+    and a waiter that gave up is passed over."""
+
+    async def main() -> list[str]:
+        pool = ReaderPool(url, asyncio.get_running_loop(), size=1)
+        served: list[str] = []
+        release = asyncio.Event()
+
+        def read(name: str, hold: asyncio.Event | None = None) -> Coroutine[Any, Any, None]:
+            async def run(reader: AsyncpgReader) -> None:
+                await reader.row("SELECT 1")
+                served.append(name)
+                if hold is not None:
+                    await hold.wait()
+
+            return pool.run(run)
+
+        try:
+            first = asyncio.create_task(read("first", release))
+            await asyncio.sleep(0.05)  # "first" holds the only connection
+            waiting = [asyncio.create_task(read(name)) for name in ("a", "b", "c")]
+            gave_up = asyncio.create_task(read("gave up"))
+            later = asyncio.create_task(read("d"))
+            await asyncio.sleep(0.05)
+            gave_up.cancel()
+            release.set()
+            newcomer = asyncio.create_task(read("newcomer"))
+            await asyncio.gather(first, *waiting, later, newcomer)
+            return served
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(main()) == ["first", "a", "b", "c", "d", "newcomer"]
