@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from meetd.store.backends import (
     Backend,
@@ -33,8 +33,10 @@ from meetd.store.backends import (
     is_unique_violation,
     run_now,
 )
-from meetd.store.pg_readers import ReaderPool
 from meetd.store.runners import Job, LoopWriter, ThreadWriter
+
+if TYPE_CHECKING:  # asyncpg takes 0.1 s to import: only PostgreSQL servers load it
+    from meetd.store.pg_readers import ReaderPool
 
 T = TypeVar("T")
 
@@ -138,6 +140,8 @@ class Database:
             for ended in [other for other in self._pools if other.is_closed()]:
                 self._pools.pop(ended).close()
             assert isinstance(self.backend, PostgresBackend)
+            from meetd.store.pg_readers import ReaderPool
+
             pool = self._pools[loop] = ReaderPool(self.backend.url, loop)
         return await pool.run(fn)
 
