@@ -70,7 +70,8 @@ class ReaderPool:
         self._all: list[AsyncpgReader] = []
         self._idle: list[AsyncpgReader] = []
         self._opening = 0
-        self._waiting: collections.deque[asyncio.Future[AsyncpgReader]] = collections.deque()
+        # None wakes a waiter to try opening a connection itself (one failed to open).
+        self._waiting: collections.deque[asyncio.Future[AsyncpgReader | None]] = collections.deque()
 
     async def run(self, fn: Callable[[AsyncpgReader], Awaitable[T]]) -> T:
         reader = await self._acquire()
@@ -87,27 +88,50 @@ class ReaderPool:
             self._release(reader)
 
     async def _acquire(self) -> AsyncpgReader:
-        if self._idle:
-            return self._idle.pop()
-        if len(self._all) + self._opening < self.size:
-            self._opening += 1
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if len(self._all) + self._opening < self.size:
+                return await self._open()
+            waiter: asyncio.Future[AsyncpgReader | None] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiting.append(waiter)
             try:
-                reader = AsyncpgReader(await asyncpg.connect(self.url))
-            finally:
-                self._opening -= 1
-            self._all.append(reader)
-            return reader
-        waiter: asyncio.Future[AsyncpgReader] = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        return await waiter
+                reader = await waiter
+            except asyncio.CancelledError:
+                # Cancelled just after a connection was handed over: pass it on.
+                handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+                if handed is not None:
+                    self._release(handed)
+                raise
+            if reader is not None:
+                return reader
+
+    async def _open(self) -> AsyncpgReader:
+        self._opening += 1
+        try:
+            reader = AsyncpgReader(await asyncpg.connect(self.url))
+        except BaseException:
+            self._wake(None)  # the place is free again: a waiter may try it
+            raise
+        finally:
+            self._opening -= 1
+        self._all.append(reader)
+        return reader
 
     def _release(self, reader: AsyncpgReader) -> None:
+        if not self._wake(reader):
+            self._idle.append(reader)
+
+    def _wake(self, reader: AsyncpgReader | None) -> bool:
+        """Hand ``reader`` (or a free place) to the longest waiter; False when none waits."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():  # a read cancelled while it waited is passed over
                 waiter.set_result(reader)
-                return
-        self._idle.append(reader)
+                return True
+        return False
 
     async def _replace(self, broken: AsyncpgReader) -> AsyncpgReader:
         reader = AsyncpgReader(await asyncpg.connect(self.url))

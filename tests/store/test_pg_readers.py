@@ -11,6 +11,7 @@ import pytest
 
 from meetd.store.pg_readers import AsyncpgReader, ReaderPool, numbered
 from tests import support
+from tests.e2e_lifetime.servers import free_port
 
 
 def test_placeholders_are_numbered_in_order() -> None:
@@ -81,3 +82,46 @@ def test_a_returned_connection_goes_to_the_longest_waiter(url: str) -> None:
             await pool.aclose()
 
     assert asyncio.run(main()) == ["first", "a", "b", "c", "d", "newcomer"]
+
+
+def test_reads_fail_rather_than_wait_when_no_connection_opens() -> None:
+    """With the server unreachable, every read gets the connection error, those queued
+    behind the failed attempts included; none waits for a connection that never comes."""
+    unreachable = f"postgresql://127.0.0.1:{free_port()}/meetd"
+
+    async def main() -> list[BaseException | None]:
+        pool = ReaderPool(unreachable, asyncio.get_running_loop(), size=2)
+
+        async def one(reader: AsyncpgReader) -> None:
+            await reader.row("SELECT 1")
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*(pool.run(one) for _ in range(6)), return_exceptions=True), 10
+        )
+        return list(results)
+
+    results = asyncio.run(main())
+    assert len(results) == 6
+    assert all(isinstance(result, OSError) for result in results), results
+
+
+def test_a_read_cancelled_as_it_is_handed_a_connection_passes_it_on(url: str) -> None:
+    async def main() -> str:
+        pool = ReaderPool(url, asyncio.get_running_loop(), size=1)
+
+        async def answer(reader: AsyncpgReader) -> str:
+            row = await reader.row("SELECT 'served'")
+            assert row is not None
+            return str(row[0])
+
+        try:
+            only = await pool._acquire()
+            cancelled = asyncio.create_task(pool.run(answer))
+            await asyncio.sleep(0.05)  # it waits for the only connection
+            pool._release(only)  # handed to it, and in the same step, before it runs:
+            cancelled.cancel()
+            return await asyncio.wait_for(pool.run(answer), 5)
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(main()) == "served"
