@@ -42,21 +42,17 @@ async def create_room(request: Request) -> Response:
     host_id = new_uuid()
     token = sign_host_token(host_id, now, key=services.signing_key, key_id=services.key_id)
     rng = services.rng
-
-    def insert(conn: Connection) -> rooms.RoomRecord:
-        return rooms.insert_room(
-            conn,
-            room_id=room_id,
-            application_id=principal.application_id,
-            new=new,
-            expires_at=expires_at,
-            created_at=now,
-            host_participant_id=host_id,
-            host_token=token,
-            new_code=lambda: new_meeting_code(rng),
-        )
-
-    record = await services.db.write(insert)
+    insert = rooms.RoomInsert(
+        room_id=room_id,
+        application_id=principal.application_id,
+        new=new,
+        expires_at=expires_at,
+        created_at=now,
+        host_participant_id=host_id,
+        host_token=token,
+        new_code=lambda: new_meeting_code(rng),
+    )
+    record: rooms.RoomRecord = await services.db.write_together(rooms.insert_rooms, insert)
     services.metrics.rooms_created.inc()
     if services.sweeper is not None:
         services.sweeper.notice(expires_at)

@@ -78,6 +78,22 @@ class Connection:
         else:
             self.raw.executemany(sql, rows)
 
+    def fetch_each(self, sql: str, rows: Sequence[Params]) -> list[Any]:
+        """``sql`` once for each row of parameters: the first row of each result. PostgreSQL
+        sends them all in one round trip (psycopg's pipeline mode) instead of one each."""
+        if self.dialect != "postgresql":
+            return [self.execute(sql, params).fetchone() for params in rows]
+        if not rows:
+            return []
+        found = []
+        with self.raw.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows, returning=True)
+            while True:
+                found.append(cursor.fetchone())
+                if not cursor.nextset():
+                    break
+        return found
+
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).fetchone()
 

@@ -33,7 +33,7 @@ from meetd.store.backends import (
     is_unique_violation,
     run_now,
 )
-from meetd.store.runners import Job, LoopWriter, ThreadWriter
+from meetd.store.runners import Group, Job, LoopWriter, ThreadWriter
 
 if TYPE_CHECKING:  # asyncpg takes 0.1 s to import: only PostgreSQL servers load it
     from meetd.store.pg_readers import ReaderPool
@@ -144,6 +144,15 @@ class Database:
 
             pool = self._pools[loop] = ReaderPool(self.backend.url, loop)
         return await pool.run(fn)
+
+    async def write_together(self, group: Group, item: Any) -> Any:
+        """Like :meth:`write` for ``group(conn, [item])``, but the writer may run ``group`` once
+        for every item queued in the same batch: ``group(conn, [item, …])`` (PostgreSQL)."""
+        assert self._writer is not None, "Database.start() was not called"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._writer.submit(Job(lambda conn: group(conn, [item])[0], future, loop, group, item))
+        return await future
 
     @overload
     def write_blocking(self, fn: Callable[[Connection], Coroutine[Any, Any, T]]) -> T: ...

@@ -117,70 +117,127 @@ _INSERT_COLUMNS = (
 _INSERT_VALUES = ", ".join("?" for _ in _INSERT_COLUMNS.split(","))
 
 
-def insert_room(
-    conn: Connection,
-    *,
-    room_id: str,
-    application_id: str,
-    new: NewRoom,
-    expires_at: int,
-    created_at: int,
-    host_participant_id: str,
-    host_token: str,
-    new_code: Callable[[], str],
-) -> RoomRecord:
-    """Insert a room and count it in its application; the code is redrawn on a clash."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomInsert:
+    """A room to insert, every value drawn: what a create request hands the writer."""
 
-    def values(code: str, theme_id: str | None) -> tuple[Any, ...]:
+    room_id: str
+    application_id: str
+    new: NewRoom
+    expires_at: int
+    created_at: int
+    host_participant_id: str
+    host_token: str
+    new_code: Callable[[], str]
+
+    @property
+    def theme_chosen(self) -> bool:
+        """The request names a theme, which must be checked before the insert."""
+        return self.new.theme_given and self.new.theme_id is not None
+
+    def values(self, code: str, theme_id: str | None) -> tuple[Any, ...]:
+        """The row's values, in the order of _INSERT_COLUMNS."""
+        new = self.new
         return (
-            room_id,
-            application_id,
+            self.room_id,
+            self.application_id,
             new.display_name,
             new.metadata,
             new.type,
             code,
-            host_participant_id,
-            host_token,
+            self.host_participant_id,
+            self.host_token,
             theme_id,
             new.expire_after_use,
-            options,
-            created_at,
-            expires_at,
+            _encode(new.options).decode(),
+            self.created_at,
+            self.expires_at,
             True,
         )
 
-    options = _encode(new.options).decode()
-    code = new_code()
-    serial = None
-    if conn.dialect == "postgresql" and not (new.theme_given and new.theme_id is not None):
-        # The common case in one round trip instead of two: count the room and insert it
-        # together — unless the application's default theme applies and must be checked
-        # first (then the insert is left to the steps below; the count stands).
-        default_applies = "" if new.theme_given else " WHERE app.default_theme_id IS NULL"
+
+# PostgreSQL's common case in one statement: count the room in its application and insert
+# it, unless the application's default theme applies and must be checked first (the insert
+# is then left to _finish_insert; the count stands). Returns (application found, its default
+# theme, the room's serial or NULL when not inserted).
+_COUNT_AND_INSERT = (
+    "WITH app AS (UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
+    " RETURNING default_theme_id),"
+    f" inserted AS (INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES}"
+    " FROM app WHERE ? OR app.default_theme_id IS NULL ON CONFLICT DO NOTHING RETURNING serial)"
+    " SELECT EXISTS (SELECT 1 FROM app), (SELECT default_theme_id FROM app),"
+    " (SELECT serial FROM inserted)"
+)
+
+
+def _count_and_insert_params(insert: RoomInsert, code: str) -> tuple[Any, ...]:
+    return (insert.application_id, *insert.values(code, None), insert.new.theme_given)
+
+
+def insert_room(conn: Connection, insert: RoomInsert) -> RoomRecord:
+    """Insert a room and count it in its application; the code is redrawn on a clash."""
+    code = insert.new_code()
+    if conn.dialect == "postgresql" and not insert.theme_chosen:
         found, default_theme_id, serial = conn.fetchone(
-            "WITH app AS (UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
-            " RETURNING default_theme_id),"
-            f" inserted AS (INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES}"
-            f" FROM app{default_applies} ON CONFLICT DO NOTHING RETURNING serial)"
-            " SELECT EXISTS (SELECT 1 FROM app), (SELECT default_theme_id FROM app),"
-            " (SELECT serial FROM inserted)",
-            (application_id, *values(code, None)),
+            _COUNT_AND_INSERT, _count_and_insert_params(insert, code)
         )
-        if not found:
-            raise NotFoundError(f"application {application_id} not found")
-    else:
-        row = conn.fetchone(
-            "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
-            " RETURNING default_theme_id",
-            (application_id,),
+        return _finish_insert(conn, insert, code, found, default_theme_id, serial)
+    row = conn.fetchone(
+        "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
+        " RETURNING default_theme_id",
+        (insert.application_id,),
+    )
+    found = row is not None
+    return _finish_insert(conn, insert, code, found, row[0] if found else None, None)
+
+
+def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
+    """The rooms of concurrent create requests, as :func:`insert_room` one after another
+    would insert them. On PostgreSQL the common case's statements for all of them go in one
+    round trip (pipelined), where each would wait for the one before: the writer's round
+    trips were what limited creates (docs/performance.md). Raises when any room fails; the
+    writer then inserts them one at a time, so the failure reaches its own request only."""
+    if conn.dialect != "postgresql":
+        return [insert_room(conn, insert) for insert in inserts]
+    codes = {id(insert): insert.new_code() for insert in inserts if not insert.theme_chosen}
+    answers = iter(
+        conn.fetch_each(
+            _COUNT_AND_INSERT,
+            [
+                _count_and_insert_params(insert, codes[id(insert)])
+                for insert in inserts
+                if not insert.theme_chosen
+            ],
         )
-        if row is None:
-            raise NotFoundError(f"application {application_id} not found")
-        default_theme_id = row[0]
+    )
+    records = []
+    for insert in inserts:
+        if insert.theme_chosen:
+            records.append(insert_room(conn, insert))
+            continue
+        found, default_theme_id, serial = next(answers)
+        code = codes[id(insert)]
+        records.append(_finish_insert(conn, insert, code, found, default_theme_id, serial))
+    return records
+
+
+def _finish_insert(
+    conn: Connection,
+    insert: RoomInsert,
+    code: str,
+    found: bool,
+    default_theme_id: str | None,
+    serial: int | None,
+) -> RoomRecord:
+    """After the application's count: check the theme, and insert the room unless the
+    count's statement did (``serial``), drawing another code while the one drawn is taken."""
+    if not found:
+        raise NotFoundError(f"application {insert.application_id} not found")
+    new = insert.new
     theme_id = new.theme_id if new.theme_given else default_theme_id
     short_url = None
     if theme_id is not None:
-        theme = find_theme(conn, application_id, theme_id)
+        theme = find_theme(conn, insert.application_id, theme_id)
         if theme is None:
             raise BadRequestError(f"Failed to create room because theme id {theme_id} not found")
         short_url = theme[0]
@@ -188,26 +245,26 @@ def insert_room(
         inserted = conn.fetchone(
             f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES})"
             " ON CONFLICT DO NOTHING RETURNING serial",
-            values(code, theme_id),
+            insert.values(code, theme_id),
         )
         if inserted is not None:
             serial = inserted[0]
         else:  # the code belongs to another live room: draw again
-            code = new_code()
+            code = insert.new_code()
     return RoomRecord(
         serial,
-        room_id,
-        application_id,
+        insert.room_id,
+        insert.application_id,
         new.display_name,
         new.metadata,
         new.type,
         code,
-        host_token,
+        insert.host_token,
         theme_id,
         new.expire_after_use,
         new.options,
-        created_at,
-        expires_at,
+        insert.created_at,
+        insert.expires_at,
         True,
         short_url,
     )

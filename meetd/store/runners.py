@@ -20,15 +20,27 @@ log = logging.getLogger("meetd.store")
 _RETRIES = 5
 
 
+# A write that concurrent requests may share: ``group(conn, items)`` does for all of them at
+# once what ``group(conn, [item])`` does for one, and returns their results in order.
+Group = Callable[[Connection, list[Any]], list[Any]]
+
+
 class Job:
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("fn", "future", "group", "item", "loop")
 
     def __init__(
-        self, fn: Callable[[Connection], Any], future: Any, loop: asyncio.AbstractEventLoop | None
+        self,
+        fn: Callable[[Connection], Any],
+        future: Any,
+        loop: asyncio.AbstractEventLoop | None,
+        group: Group | None = None,
+        item: Any = None,
     ) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
+        self.group = group  # when set, fn is group(conn, [item])'s one result
+        self.item = item
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,6 +52,14 @@ class _Failed:
     error: Exception
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Ungroup:
+    """A group's shared write raised; the transaction was rolled back. Its jobs run one at a
+    time from now on, so that a failure reaches only its own request."""
+
+    indexes: list[int]
+
+
 class Batcher:
     """Commits a batch of writes in one transaction, so that a failing write fails alone.
 
@@ -47,7 +67,8 @@ class Batcher:
     savepoint and a failure rolls back just that one. Without (PostgreSQL, where each
     savepoint costs two round trips, as much as a room's insert), a failure rolls back the
     transaction, and the batch runs again without the failed write — rare, since requests are
-    validated before they reach the writer.
+    validated before they reach the writer. There, jobs of one :data:`Group` (room creates)
+    also run together, in one call: a round trip for all instead of one each.
     """
 
     def __init__(
@@ -66,6 +87,10 @@ class Batcher:
         attempts = 0
         while pending:
             result = self._try(pending)
+            if isinstance(result, _Ungroup):
+                for index in result.indexes:
+                    pending[index].group = None
+                continue
             if isinstance(result, _Failed):
                 settled.append((pending[result.index], False, result.error))
                 pending = pending[: result.index] + pending[result.index + 1 :]
@@ -109,12 +134,27 @@ class Batcher:
             return False
         return True
 
-    def _try(self, batch: list[Job]) -> list[tuple[bool, Any]] | _Failed | BaseException:
+    def _try(self, batch: list[Job]) -> list[tuple[bool, Any]] | _Failed | _Ungroup | BaseException:
         conn, backend = self.conn, self.backend
         outcomes: list[tuple[bool, Any]] = []
         try:
             backend.begin_write(conn)
+            shared: dict[int, Any] = {}  # results of grouped jobs, by index in the batch
+            for indexes in [] if self.savepoints else _groups(batch):
+                group = batch[indexes[0]].group
+                assert group is not None
+                try:
+                    values = group(conn, [batch[i].item for i in indexes])
+                except Exception as error:
+                    if backend.is_retryable(error) or self._lost():
+                        raise
+                    backend.rollback(conn)
+                    return _Ungroup(indexes)
+                shared.update(zip(indexes, values, strict=True))
             for index, item in enumerate(batch):
+                if index in shared:
+                    outcomes.append((True, shared[index]))
+                    continue
                 if len(batch) == 1:
                     outcomes.append((True, run_now(item.fn(conn))))
                     continue
@@ -141,6 +181,15 @@ class Batcher:
                 return [(False, error)]
             return error
         return outcomes
+
+
+def _groups(batch: list[Job]) -> list[list[int]]:
+    """The indexes of the batch's jobs by group, for groups of two jobs or more."""
+    by_group: dict[Group, list[int]] = {}
+    for index, job in enumerate(batch):
+        if job.group is not None:
+            by_group.setdefault(job.group, []).append(index)
+    return [indexes for indexes in by_group.values() if len(indexes) > 1]
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -60,19 +60,17 @@ def new_room(db: Database, application_id: str, **body: Any) -> str:
     """A room inserted as ``POST /rooms`` inserts it."""
     new = parse_new_room({"display_name": "r", **body}, now_ms=T0, min_lead_seconds=600)
     room_id = str(uuid.uuid4())
-    db.write_blocking(
-        lambda c: rooms.insert_room(
-            c,
-            room_id=room_id,
-            application_id=application_id,
-            new=new,
-            expires_at=T0 + 600_000,
-            created_at=T0,
-            host_participant_id=str(uuid.uuid4()),
-            host_token="t",
-            new_code=lambda: str(random.randrange(10**8, 10**9)),
-        )
+    insert = rooms.RoomInsert(
+        room_id=room_id,
+        application_id=application_id,
+        new=new,
+        expires_at=T0 + 600_000,
+        created_at=T0,
+        host_participant_id=str(uuid.uuid4()),
+        host_token="t",
+        new_code=lambda: str(random.randrange(10**8, 10**9)),
     )
+    db.write_blocking(lambda c: rooms.insert_room(c, insert))
     return room_id
 
 

@@ -1,0 +1,183 @@
+"""Rooms of concurrent create requests inserted together (meetd.store.rooms.insert_rooms,
+Database.write_together), on SQLite and PostgreSQL: each request gets its own room or its
+own error, whatever shares its batch, and the application's count stays exact."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from meetd.domain.rooms import parse_new_room
+from meetd.domain.themes import parse_new_theme
+from meetd.errors import BadRequestError, NotFoundError
+from meetd.store import accounts, migrations, rooms, themes
+from meetd.store.database import Database, open_database
+
+T0 = 1_800_000_000_000
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    try:
+        database.write_blocking(migrations.upgrade)
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def application_id(db: Database) -> str:
+    account = db.write_blocking(
+        lambda c: accounts.create_account(
+            c, name="a", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=T0
+        )
+    )
+    found: str = account.default_application_id
+    return found
+
+
+def codes(*drawn: str) -> Callable[[], str]:
+    """Meeting codes in this order, then fresh ones."""
+    rest = (str(100_000_000 + n) for n in itertools.count(7_000))
+    sequence = itertools.chain(drawn, rest)
+    return lambda: next(sequence)
+
+
+def room_insert(
+    application_id: str, new_code: Callable[[], str] | None = None, **body: Any
+) -> rooms.RoomInsert:
+    return rooms.RoomInsert(
+        room_id=str(uuid.uuid4()),
+        application_id=application_id,
+        new=parse_new_room({"display_name": "r", **body}, now_ms=T0, min_lead_seconds=600),
+        expires_at=T0 + 600_000,
+        created_at=T0,
+        host_participant_id=str(uuid.uuid4()),
+        host_token="t",
+        new_code=new_code or codes(),
+    )
+
+
+def room_count(db: Database, application_id: str) -> int:
+    def read(conn: Any) -> int:
+        return int(
+            conn.fetchone("SELECT room_count FROM applications WHERE id = ?", (application_id,))[0]
+        )
+
+    found: int = db.write_blocking(read)
+    return found
+
+
+def stored_codes(db: Database, application_id: str) -> dict[str, str]:
+    rows = db.write_blocking(
+        lambda c: c.fetchall(
+            "SELECT id, meeting_code FROM rooms WHERE application_id = ?", (application_id,)
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def test_inserts_together_as_one_after_another(db: Database, application_id: str) -> None:
+    theme = db.write_blocking(
+        lambda c: themes.insert_theme(
+            c,
+            application_id=application_id,
+            theme_id=str(uuid.uuid4()),
+            change=parse_new_theme({"main_color": "#112233", "brand_text": "b"}),
+            limit=50,
+            now_ms=T0,
+        )
+    )
+    clash = codes("111111111", "111111111", "222222222")  # the second room's first code is taken
+    batch = [
+        room_insert(application_id, clash),
+        room_insert(application_id, clash),
+        room_insert(application_id, theme_id=theme.id),
+        room_insert(application_id, type="long_term", expires_at="2027-01-15T10:00:00Z"),
+    ]
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+
+    assert [r.id for r in records] == [i.room_id for i in batch]
+    assert len({r.serial for r in records}) == 4
+    assert [r.meeting_code for r in records[:2]] == ["111111111", "222222222"]
+    assert records[2].theme_id == theme.id
+    assert records[3].type == "long_term"
+    assert stored_codes(db, application_id) == {r.id: r.meeting_code for r in records}
+    assert room_count(db, application_id) == 4
+
+
+def test_one_failing_room_fails_the_call(db: Database, application_id: str) -> None:
+    batch = [room_insert(application_id), room_insert(application_id, theme_id=str(uuid.uuid4()))]
+    with pytest.raises(BadRequestError, match=r"theme id .* not found"):
+        db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+    assert stored_codes(db, application_id) == {}
+    assert room_count(db, application_id) == 0
+
+
+def run_together(db: Database, batch: list[rooms.RoomInsert]) -> tuple[list[Any], list[int]]:
+    """Every insert as its own concurrent request, all queued before the writer takes the
+    next batch; the results, and the size of each call the writer made."""
+    calls: list[int] = []
+
+    def insert_rooms(conn: Any, inserts: list[rooms.RoomInsert]) -> list[rooms.RoomRecord]:
+        calls.append(len(inserts))
+        return rooms.insert_rooms(conn, inserts)
+
+    gate = threading.Event()
+
+    async def main() -> list[Any]:
+        if db.dialect == "postgresql":  # hold the writer thread until every request is queued
+            held = asyncio.ensure_future(db.write(lambda c: gate.wait(10)))
+            await asyncio.sleep(0.05)
+        requests = [
+            asyncio.ensure_future(db.write_together(insert_rooms, insert)) for insert in batch
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        if db.dialect == "postgresql":
+            await held
+        return await asyncio.gather(*requests, return_exceptions=True)
+
+    return asyncio.run(main()), calls
+
+
+def test_concurrent_requests_share_one_call(db: Database, application_id: str) -> None:
+    batch = [room_insert(application_id) for _ in range(8)]
+    results, calls = run_together(db, batch)
+    assert [r.id for r in results] == [i.room_id for i in batch]
+    assert room_count(db, application_id) == 8
+    # PostgreSQL runs them together; SQLite one at a time, each in its savepoint.
+    assert calls == ([8] if db.dialect == "postgresql" else [1] * 8)
+
+
+def test_concurrent_requests_each_get_their_own_room_or_error(
+    db: Database, application_id: str
+) -> None:
+    """Requests queued together share the writer's batch; one that fails takes none of the
+    others with it, and the count includes only the rooms inserted."""
+    missing_theme = str(uuid.uuid4())
+    batch = [
+        room_insert(application_id),
+        room_insert(str(uuid.uuid4())),  # no such application
+        room_insert(application_id),
+        room_insert(application_id, theme_id=missing_theme),
+        *[room_insert(application_id) for _ in range(6)],
+    ]
+
+    results, calls = run_together(db, batch)
+    if db.dialect == "postgresql":  # all together first; after the failures, one at a time
+        assert calls[0] == len(batch)
+        assert set(calls[1:]) == {1}
+    assert isinstance(results[1], NotFoundError)
+    assert isinstance(results[3], BadRequestError)
+    inserted = [r for r in results if isinstance(r, rooms.RoomRecord)]
+    assert [r.id for r in inserted] == [i.room_id for n, i in enumerate(batch) if n not in (1, 3)]
+    assert set(stored_codes(db, application_id)) == {r.id for r in inserted}
+    assert room_count(db, application_id) == 8
