@@ -43,10 +43,12 @@ def application_id(db: Database) -> str:
     return found
 
 
+_FRESH_CODES = (str(100_000_000 + n) for n in itertools.count(7_000))  # never drawn twice
+
+
 def codes(*drawn: str) -> Callable[[], str]:
     """Meeting codes in this order, then fresh ones."""
-    rest = (str(100_000_000 + n) for n in itertools.count(7_000))
-    sequence = itertools.chain(drawn, rest)
+    sequence = itertools.chain(drawn, _FRESH_CODES)
     return lambda: next(sequence)
 
 
@@ -111,6 +113,30 @@ def test_inserts_together_as_one_after_another(db: Database, application_id: str
     assert records[3].type == "long_term"
     assert stored_codes(db, application_id) == {r.id: r.meeting_code for r in records}
     assert room_count(db, application_id) == 4
+
+
+def test_the_default_theme_and_many_rooms(db: Database, application_id: str) -> None:
+    """Rooms without a theme take the application's default, and a thousand rooms at once
+    (a thousand statements in one pipeline) are inserted all the same."""
+    theme = db.write_blocking(
+        lambda c: themes.insert_theme(
+            c,
+            application_id=application_id,
+            theme_id=str(uuid.uuid4()),
+            change=parse_new_theme({"main_color": "#112233", "brand_text": "b"}),
+            limit=50,
+            now_ms=T0,
+        )
+    )
+    first = [room_insert(application_id) for _ in range(1_001)]
+    db.write_blocking(lambda c: rooms.insert_rooms(c, first))
+    db.write_blocking(lambda c: themes.set_default_theme(c, application_id, theme.id))
+    batch = [room_insert(application_id), room_insert(application_id, theme_id=None)]
+    themed, unthemed = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+
+    assert len(stored_codes(db, application_id)) == 1_003
+    assert room_count(db, application_id) == 1_003
+    assert (themed.theme_id, unthemed.theme_id) == (theme.id, None)
 
 
 def test_one_failing_room_fails_the_call(db: Database, application_id: str) -> None:
