@@ -57,5 +57,14 @@ async def authenticate(request: Request) -> tuple[Services, Principal]:
     """The services and the calling application; raises AuthenticationError (401)."""
     found = services(request)
     assert found.auth is not None, "the app's lifespan has not started"
-    principal = await found.auth.authenticate(request.headers.get("authorization"))
+    principal = await found.auth.authenticate(_authorization(request))
     return found, principal
+
+
+def _authorization(request: Request) -> str | None:
+    """The Authorization header, read from the ASGI scope (lower-case names) without building
+    Starlette's Headers for the whole request."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
