@@ -53,22 +53,33 @@ class Resource:
 
 
 class Router:
+    """Fixed paths by a dict lookup; templated ones by their prefix, which ends in ``/``: a
+    path is looked up at each of its slashes from the right (a handful of dict lookups, not a
+    try of every template)."""
+
     def __init__(self, resources: list[Resource]) -> None:
         self.resources = resources
         self._exact = {r.path: r for r in resources if r.prefix is None}
-        self._templated = [r for r in resources if r.prefix is not None]
+        self._by_prefix: dict[str, list[Resource]] = {}
+        for resource in resources:
+            if resource.prefix is not None:
+                if not resource.prefix.endswith("/"):
+                    raise ValueError(f"a {{parameter}} is a whole path segment: {resource.path}")
+                self._by_prefix.setdefault(resource.prefix, []).append(resource)
 
     def match(self, path: str) -> tuple[Resource, dict[str, str]] | None:
         found = self._exact.get(path)
         if found is not None:
             return found, {}
-        for resource in self._templated:
-            prefix, suffix = resource.prefix, resource.suffix
-            assert prefix is not None
-            if path.startswith(prefix) and path.endswith(suffix):
-                value = path[len(prefix) : len(path) - len(suffix)]
-                if value and (resource.spans_segments or "/" not in value):
-                    return resource, {resource.parameter: value}
+        end = len(path)
+        while (cut := path.rfind("/", 0, end)) >= 0:
+            for resource in self._by_prefix.get(path[: cut + 1], ()):
+                suffix = resource.suffix
+                if path.endswith(suffix):
+                    value = path[cut + 1 : len(path) - len(suffix)]
+                    if value and (resource.spans_segments or "/" not in value):
+                        return resource, {resource.parameter: value}
+            end = cut
         return None
 
 
