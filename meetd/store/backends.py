@@ -10,6 +10,7 @@ write can call a read function without waiting on the loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -209,6 +210,42 @@ class PostgresBackend(Backend):
         return isinstance(
             error, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
         )
+
+
+class IterationSnapshots:
+    """SQLite reads on the event loop, the reads of one loop iteration in one read transaction.
+
+    A statement outside a transaction takes and drops a WAL read lock itself: two system calls
+    (``fcntl`` on the ``-shm`` file), a third of an indexed lookup. Under load a loop
+    iteration serves several requests; their reads now share one lock. GET room went from
+    14 300 to 16 100 req/s (docs/performance.md).
+
+    A request served in an iteration arrived before the iteration began, and the snapshot is
+    taken at the iteration's first read, so every read still sees everything committed before
+    its request arrived. A write's response goes out only after its commit and after this
+    iteration's transaction ends, so a client always reads its own writes.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._loop: Any = None  # the loop whose iteration holds the transaction, if any
+        self._generation = 0
+
+    def begin(self) -> None:
+        """Called before each read on the loop: open this iteration's transaction if needed."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        self.end(self._generation)  # a transaction left by a loop that stopped
+        self.conn.execute("BEGIN")
+        self._loop = loop
+        self._generation += 1
+        loop.call_soon(self.end, self._generation)
+
+    def end(self, generation: int) -> None:
+        if self._loop is not None and generation == self._generation:
+            self._loop = None
+            self.conn.execute("COMMIT")
 
 
 class Checkpointer(threading.Thread):

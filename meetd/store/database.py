@@ -26,6 +26,7 @@ from meetd.store.backends import (
     Backend,
     Checkpointer,
     Connection,
+    IterationSnapshots,
     Params,
     PostgresBackend,
     Reader,
@@ -64,6 +65,7 @@ class Database:
         self.dialect = backend.dialect
         self._writer: ThreadWriter | LoopWriter | None = None
         self._reader: Connection | None = None
+        self._snapshots: IterationSnapshots | None = None
         self._pools: dict[asyncio.AbstractEventLoop, ReaderPool] | None = None
         self._checkpointer: Checkpointer | None = None
 
@@ -74,6 +76,7 @@ class Database:
         if isinstance(self.backend, SQLiteBackend):
             self._writer = LoopWriter(self.backend)
             self._reader = self.backend.connect()
+            self._snapshots = IterationSnapshots(self._reader)
             self._checkpointer = Checkpointer(self.backend)
             self._checkpointer.start()
         else:
@@ -88,7 +91,7 @@ class Database:
             self._writer = None
         if self._reader is not None:
             self._reader.raw.close()
-            self._reader = None
+            self._reader = self._snapshots = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
@@ -128,10 +131,12 @@ class Database:
         return await future
 
     async def read(self, fn: ReadFn[T]) -> T:
-        """Run the read function ``fn`` on committed data. Each statement sees what was
-        committed when it started: reads run in autocommit on both backends, as a
-        transaction would cost two more statements a read."""
+        """Run the read function ``fn`` on committed data: what was committed before the
+        request arrived, at least. PostgreSQL reads run in autocommit; SQLite reads share a
+        read transaction with the other reads of the loop iteration (IterationSnapshots)."""
         if self._reader is not None:
+            assert self._snapshots is not None
+            self._snapshots.begin()
             return await fn(self._reader)
         assert self._pools is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()

@@ -1,0 +1,80 @@
+"""SQLite reads of one event-loop iteration share one read transaction
+(meetd.store.backends.IterationSnapshots): they see what was committed before the iteration's
+first read, the next iteration sees later commits, and a request reads its own writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meetd.store.database import Database, Reader, open_database
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "meetd.sqlite3"
+
+
+@pytest.fixture
+def database(path: Path) -> Iterator[Database]:
+    db = open_database(f"sqlite:///{path}")
+    try:
+        db.write_blocking(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+        yield db
+    finally:
+        db.close()
+
+
+async def bodies(conn: Reader) -> list[str]:
+    return [row[0] for row in await conn.rows("SELECT body FROM notes ORDER BY rowid")]
+
+
+def commit_elsewhere(path: Path, body: str) -> None:
+    """A commit by another connection: another process, or the CLI."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("INSERT INTO notes (body) VALUES (?)", (body,))
+    finally:
+        other.close()
+
+
+def test_reads_of_one_iteration_share_a_snapshot(database: Database, path: Path) -> None:
+    async def main() -> tuple[list[str], list[str], list[str]]:
+        first = await database.read(bodies)  # no await suspends: all in one iteration
+        commit_elsewhere(path, "meanwhile")
+        same_iteration = await database.read(bodies)
+        await asyncio.sleep(0)  # the next iteration
+        return first, same_iteration, await database.read(bodies)
+
+    assert asyncio.run(main()) == ([], [], ["meanwhile"])
+
+
+def test_a_request_reads_its_own_write(database: Database) -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        before = await database.read(bodies)
+        await database.write(lambda c: c.execute("INSERT INTO notes (body) VALUES ('mine')"))
+        return before, await database.read(bodies)
+
+    assert asyncio.run(main()) == ([], ["mine"])
+
+
+def test_a_snapshot_left_by_a_stopped_loop_is_not_reused(database: Database, path: Path) -> None:
+    async def read_then_stop() -> list[str]:
+        found = await database.read(bodies)
+        # Stop before the iteration's end: the transaction's end never runs on this loop.
+        asyncio.get_running_loop().stop()
+        return found
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(read_then_stop())
+        loop.run_forever()
+        assert task.result() == []
+    finally:
+        loop.close()
+    commit_elsewhere(path, "later")
+    assert asyncio.run(database.read(bodies)) == ["later"]
