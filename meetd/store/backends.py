@@ -237,7 +237,8 @@ class IterationSnapshots:
         if self._loop is loop:
             return
         self.end(self._generation)  # a transaction left by a loop that stopped
-        self.conn.execute("BEGIN")
+        if not self.conn.raw.in_transaction:  # (another thread's loop may have begun one)
+            self.conn.execute("BEGIN")
         self._loop = loop
         self._generation += 1
         loop.call_soon(self.end, self._generation)
