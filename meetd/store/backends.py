@@ -243,6 +243,11 @@ class IterationSnapshots:
         self._generation += 1
         loop.call_soon(self.end, self._generation)
 
+    def release(self) -> None:
+        """End the current transaction now (before a write on the loop); the next read
+        begins another."""
+        self.end(self._generation)
+
     def end(self, generation: int) -> None:
         if self._loop is not None and generation == self._generation:
             self._loop = None

@@ -74,9 +74,9 @@ class Database:
         if self._writer is not None:
             return
         if isinstance(self.backend, SQLiteBackend):
-            self._writer = LoopWriter(self.backend)
             self._reader = self.backend.connect()
             self._snapshots = IterationSnapshots(self._reader)
+            self._writer = LoopWriter(self.backend, before_commit=self._snapshots.release)
             self._checkpointer = Checkpointer(self.backend)
             self._checkpointer.start()
         else:

@@ -252,14 +252,21 @@ def _settle_all(settled: list[tuple[Any, bool, Any]]) -> None:
         _settle(future, ok, value)
 
 
+def _nothing() -> None:
+    pass
+
+
 class LoopWriter:
     """The writer for SQLite: runs on the event loop itself, after the requests that arrived
     in the same loop iteration have queued their writes. A WAL commit without fsync takes
     tens of microseconds, less than handing the batch to a thread and back (and no GIL
     hand-offs), so the loop does it between requests."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, before_commit: Callable[[], None] = _nothing) -> None:
         self.batcher = Batcher(backend, backend.connect_writer(), on_loop=True, savepoints=True)
+        # Called before each batch: the reads' shared transaction ends first, or SQLite could
+        # never start the WAL file over, and it would grow while reads keep coming.
+        self.before_commit = before_commit
         self.pending: list[Job] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
@@ -286,6 +293,7 @@ class LoopWriter:
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
         if batch:
+            self.before_commit()
             self.batcher.commit(batch)
 
     def stop(self) -> None:
