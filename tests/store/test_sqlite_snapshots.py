@@ -78,3 +78,19 @@ def test_a_snapshot_left_by_a_stopped_loop_is_not_reused(database: Database, pat
         loop.close()
     commit_elsewhere(path, "later")
     assert asyncio.run(database.read(bodies)) == ["later"]
+
+
+def test_no_read_transaction_is_open_while_the_loop_writes(database: Database) -> None:
+    """SQLite starts the WAL file over only when no reader holds a snapshot; a read
+    transaction left open across writes would let the WAL grow while reads keep coming."""
+    assert database._reader is not None  # the connection SQLite reads run on
+    reader = database._reader.raw
+    seen: list[bool] = []
+
+    async def main() -> None:
+        await database.read(bodies)
+        assert reader.in_transaction  # this iteration's read transaction
+        await database.write(lambda conn: seen.append(reader.in_transaction))
+
+    asyncio.run(main())
+    assert seen == [False]
