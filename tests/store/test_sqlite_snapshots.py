@@ -88,9 +88,13 @@ def test_no_read_transaction_is_open_while_the_loop_writes(database: Database) -
     seen: list[bool] = []
 
     async def main() -> None:
-        await database.read(bodies)
-        assert reader.in_transaction  # this iteration's read transaction
-        await database.write(lambda conn: seen.append(reader.in_transaction))
+        write = asyncio.ensure_future(
+            database.write(lambda conn: seen.append(reader.in_transaction))
+        )
+        await asyncio.sleep(0)  # the write is queued: its batch runs in the next iteration
+        await database.read(bodies)  # a read after it in this iteration, then its end
+        assert reader.in_transaction
+        await write
 
     asyncio.run(main())
     assert seen == [False]
