@@ -9,7 +9,6 @@ import dataclasses
 import random
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,27 +24,6 @@ T0 = 1_800_000_000_000
 LEASE = 30_000
 SCHEDULE = (10, 60, 600)
 HOOK = "https://hooks.example.test/rooms"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = open_database(database_url)
-    try:
-        database.write_blocking(migrations.upgrade)
-        yield database
-    finally:
-        database.close()
-
-
-@pytest.fixture
-def application_id(db: Database) -> str:
-    account = db.write_blocking(
-        lambda c: accounts.create_account(
-            c, name="a", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=T0
-        )
-    )
-    found: str = account.default_application_id
-    return found
 
 
 def set_urls(db: Database, application_id: str, **urls: str) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,31 +16,10 @@ import pytest
 from meetd.domain.rooms import parse_new_room
 from meetd.domain.themes import parse_new_theme
 from meetd.errors import BadRequestError, NotFoundError
-from meetd.store import accounts, migrations, rooms, themes
-from meetd.store.database import Database, open_database
+from meetd.store import rooms, themes
+from meetd.store.database import Database
 
 T0 = 1_800_000_000_000
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = open_database(database_url)
-    try:
-        database.write_blocking(migrations.upgrade)
-        yield database
-    finally:
-        database.close()
-
-
-@pytest.fixture
-def application_id(db: Database) -> str:
-    account = db.write_blocking(
-        lambda c: accounts.create_account(
-            c, name="a", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=T0
-        )
-    )
-    found: str = account.default_application_id
-    return found
 
 
 _FRESH_CODES = (str(100_000_000 + n) for n in itertools.count(7_000))  # never drawn twice
@@ -67,6 +46,20 @@ def room_insert(
     )
 
 
+def new_theme(db: Database, application_id: str) -> themes.ThemeRecord:
+    change = parse_new_theme({"main_color": "#112233", "brand_text": "b"})
+    return db.write_blocking(
+        lambda c: themes.insert_theme(
+            c,
+            application_id=application_id,
+            theme_id=str(uuid.uuid4()),
+            change=change,
+            limit=50,
+            now_ms=T0,
+        )
+    )
+
+
 def room_count(db: Database, application_id: str) -> int:
     def read(conn: Any) -> int:
         return int(
@@ -87,16 +80,7 @@ def stored_codes(db: Database, application_id: str) -> dict[str, str]:
 
 
 def test_inserts_together_as_one_after_another(db: Database, application_id: str) -> None:
-    theme = db.write_blocking(
-        lambda c: themes.insert_theme(
-            c,
-            application_id=application_id,
-            theme_id=str(uuid.uuid4()),
-            change=parse_new_theme({"main_color": "#112233", "brand_text": "b"}),
-            limit=50,
-            now_ms=T0,
-        )
-    )
+    theme = new_theme(db, application_id)
     clash = codes("111111111", "111111111", "222222222")  # the second room's first code is taken
     batch = [
         room_insert(application_id, clash),
@@ -118,16 +102,7 @@ def test_inserts_together_as_one_after_another(db: Database, application_id: str
 def test_the_default_theme_and_many_rooms(db: Database, application_id: str) -> None:
     """Rooms without a theme take the application's default, and a thousand rooms at once
     (a thousand statements in one pipeline) are inserted all the same."""
-    theme = db.write_blocking(
-        lambda c: themes.insert_theme(
-            c,
-            application_id=application_id,
-            theme_id=str(uuid.uuid4()),
-            change=parse_new_theme({"main_color": "#112233", "brand_text": "b"}),
-            limit=50,
-            now_ms=T0,
-        )
-    )
+    theme = new_theme(db, application_id)
     first = [room_insert(application_id) for _ in range(1_001)]
     db.write_blocking(lambda c: rooms.insert_rooms(c, first))
     db.write_blocking(lambda c: themes.set_default_theme(c, application_id, theme.id))
