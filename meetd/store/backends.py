@@ -215,15 +215,15 @@ class PostgresBackend(Backend):
 class IterationSnapshots:
     """SQLite reads on the event loop, the reads of one loop iteration in one read transaction.
 
-    A statement outside a transaction takes and drops a WAL read lock itself: two system calls
-    (``fcntl`` on the ``-shm`` file), a third of an indexed lookup. Under load a loop
-    iteration serves several requests; their reads now share one lock. GET room went from
-    14 300 to 16 100 req/s (docs/performance.md).
+    A statement outside a transaction takes and drops a WAL read lock itself (system calls on
+    the ``-shm`` file). Under load a loop iteration serves several requests; their reads now
+    share one lock. GET room went from 14 300 to 16 100 req/s (docs/performance.md).
 
     A request served in an iteration arrived before the iteration began, and the snapshot is
     taken at the iteration's first read, so every read still sees everything committed before
-    its request arrived. A write's response goes out only after its commit and after this
-    iteration's transaction ends, so a client always reads its own writes.
+    its request arrived. The transaction also ends before each write batch on the loop
+    (:meth:`release`): reads after a write see it, and SQLite can start the WAL file over,
+    which it cannot while a reader holds a snapshot.
     """
 
     def __init__(self, conn: Connection) -> None:
