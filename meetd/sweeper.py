@@ -25,8 +25,8 @@ log = logging.getLogger("meetd.sweeper")
 MAX_SLEEP_SECONDS = 1.0
 # Rooms expired per transaction. On SQLite a batch runs on the event loop, so its length is
 # how long requests wait: 500 rooms (with their events) took about 11 ms alone, and while
-# 40 000 rooms expired at once GET's p99 rose to 18–25 ms; with 100 (3.3 ms a batch) it
-# stayed at 8–9 ms. The sweep itself still expires some 30 000 rooms a second.
+# 40 000 rooms expired at once GET's p99 rose to 18 to 25 ms; with 100 (3.3 ms a batch) it
+# stayed at 8 to 9 ms. The sweep itself still expires some 30 000 rooms a second.
 BATCH = 100
 
 
