@@ -80,10 +80,9 @@ class Connection:
             self.raw.executemany(sql, rows)
 
     def fetch_each(self, sql: str, rows: Sequence[Params]) -> list[Any]:
-        """``sql`` once for each row of parameters: the first row of each result. PostgreSQL
-        sends them all in one round trip (psycopg's pipeline mode) instead of one each."""
-        if self.dialect != "postgresql":
-            return [self.execute(sql, params).fetchone() for params in rows]
+        """PostgreSQL: ``sql`` once for each row of parameters, all in one round trip
+        (psycopg's pipeline mode); the first row of each result."""
+        assert self.dialect == "postgresql", "SQLite has no pipeline: run the statements"
         if not rows:
             return []
         found = []
@@ -251,7 +250,8 @@ class IterationSnapshots:
     def end(self, generation: int) -> None:
         if self._loop is not None and generation == self._generation:
             self._loop = None
-            self.conn.execute("COMMIT")
+            if self.conn.raw.in_transaction:  # (another thread's loop may have ended it)
+                self.conn.execute("COMMIT")
 
 
 class Checkpointer(threading.Thread):

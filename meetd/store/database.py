@@ -82,7 +82,6 @@ class Database:
         else:
             self._writer = ThreadWriter(self.backend)
             self._writer.start()
-            assert isinstance(self.backend, PostgresBackend)
             self._pools = {}
 
     def close(self) -> None:
@@ -124,10 +123,20 @@ class Database:
 
     async def write(self, fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn`` in the next committed batch; return only once it is committed."""
+        return await self._committed(fn)
+
+    async def write_together(self, group: Group, item: Any) -> Any:
+        """Like :meth:`write` for ``group(conn, [item])``, but the writer may run ``group`` once
+        for every item queued in the same batch: ``group(conn, [item, …])`` (PostgreSQL)."""
+        return await self._committed(lambda conn: group(conn, [item])[0], group, item)
+
+    async def _committed(
+        self, fn: Callable[[Connection], Any], group: Group | None = None, item: Any = None
+    ) -> Any:
         assert self._writer is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._writer.submit(Job(fn, future, loop))
+        self._writer.submit(Job(fn, future, loop, group, item))
         return await future
 
     async def read(self, fn: ReadFn[T]) -> T:
@@ -138,6 +147,10 @@ class Database:
             assert self._snapshots is not None
             self._snapshots.begin()
             return await fn(self._reader)
+        return await self._reader_pool().run(fn)
+
+    def _reader_pool(self) -> ReaderPool:
+        """The running loop's PostgreSQL read connections, made on its first read."""
         assert self._pools is not None, "Database.start() was not called"
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
@@ -148,16 +161,7 @@ class Database:
             from meetd.store.pg_readers import ReaderPool
 
             pool = self._pools[loop] = ReaderPool(self.backend.url, loop)
-        return await pool.run(fn)
-
-    async def write_together(self, group: Group, item: Any) -> Any:
-        """Like :meth:`write` for ``group(conn, [item])``, but the writer may run ``group`` once
-        for every item queued in the same batch: ``group(conn, [item, …])`` (PostgreSQL)."""
-        assert self._writer is not None, "Database.start() was not called"
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._writer.submit(Job(lambda conn: group(conn, [item])[0], future, loop, group, item))
-        return await future
+        return pool
 
     @overload
     def write_blocking(self, fn: Callable[[Connection], Coroutine[Any, Any, T]]) -> T: ...

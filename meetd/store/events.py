@@ -383,13 +383,16 @@ async def list_events(
         if value is not None:
             where += f" AND {column} = ?"
             params.append(value)
-    condition, bounds, order = paging.bounded(where, params, "serial", start_id, end_id)
-    rows = await conn.rows(
-        f"SELECT {_COLUMNS} FROM events WHERE {condition} ORDER BY serial {order} LIMIT ?",
-        [*bounds, page_size],
+    rows = await paging.page_rows(
+        conn,
+        select=f"SELECT {_COLUMNS} FROM events",
+        column="serial",
+        where=where,
+        params=params,
+        start_id=start_id,
+        end_id=end_id,
+        page_size=page_size,
     )
-    if order == "DESC":
-        rows.reverse()
     found = [EventRecord(*row) for row in rows]
     has_prev, has_next, total = await paging.edges(
         conn,

@@ -14,12 +14,19 @@ from typing import Any
 from meetd.store.database import Reader
 
 
-def bounded(
-    where: str, params: list[Any], column: str, start_id: int | None, end_id: int | None
-) -> tuple[str, list[Any], str]:
-    """The selection narrowed to the page's bounds, its parameters, and the order to walk
-    the index in: with only ``end_id`` the page is the last rows before it, walked
-    backwards (the caller reverses them)."""
+async def page_rows(
+    conn: Reader,
+    *,
+    select: str,
+    column: str,
+    where: str,
+    params: list[Any],
+    start_id: int | None,
+    end_id: int | None,
+    page_size: int,
+) -> list[tuple[Any, ...]]:
+    """The page's rows of ``select … WHERE where``, in ``column`` order: from ``start_id`` on,
+    or, with only ``end_id``, the last ones before it (walked backwards, then reversed)."""
     condition, values = where, list(params)
     if start_id is not None:
         condition += f" AND {column} >= ?"
@@ -27,8 +34,14 @@ def bounded(
     if end_id is not None:
         condition += f" AND {column} < ?"
         values.append(end_id)
-    order = "DESC" if start_id is None and end_id is not None else "ASC"
-    return condition, values, order
+    backwards = start_id is None and end_id is not None
+    rows = await conn.rows(
+        f"{select} WHERE {condition} ORDER BY {column} {'DESC' if backwards else 'ASC'} LIMIT ?",
+        [*values, page_size],
+    )
+    if backwards:
+        rows.reverse()
+    return rows
 
 
 async def edges(

@@ -296,13 +296,16 @@ async def list_rooms(
     if theme_id is not None:
         where += " AND r.theme_id = ?"
         params.append(theme_id)
-    condition, bounds, order = paging.bounded(where, params, "r.serial", start_id, end_id)
-    rows = await conn.rows(
-        f"{_SELECT} WHERE {condition} ORDER BY r.serial {order} LIMIT ?", [*bounds, page_size]
+    page = await paging.page_rows(
+        conn,
+        select=_SELECT,
+        column="r.serial",
+        where=where,
+        params=params,
+        start_id=start_id,
+        end_id=end_id,
+        page_size=page_size,
     )
-    if order == "DESC":
-        rows.reverse()
-    page = [tuple(row) for row in rows]
     if theme_id is None:
         total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
     else:

@@ -252,17 +252,13 @@ def _settle_all(settled: list[tuple[Any, bool, Any]]) -> None:
         _settle(future, ok, value)
 
 
-def _nothing() -> None:
-    pass
-
-
 class LoopWriter:
     """The writer for SQLite: runs on the event loop itself, after the requests that arrived
     in the same loop iteration have queued their writes. A WAL commit without fsync takes
     tens of microseconds, less than handing the batch to a thread and back (and no GIL
     hand-offs), so the loop does it between requests."""
 
-    def __init__(self, backend: Backend, before_commit: Callable[[], None] = _nothing) -> None:
+    def __init__(self, backend: Backend, before_commit: Callable[[], None]) -> None:
         self.batcher = Batcher(backend, backend.connect_writer(), on_loop=True, savepoints=True)
         # Called before each batch: the reads' shared transaction ends first, or SQLite could
         # never start the WAL file over, and it would grow while reads keep coming.
