@@ -127,7 +127,7 @@ class Database:
 
     async def write_together(self, group: Group, item: Any) -> Any:
         """Like :meth:`write` for ``group(conn, [item])``, but the writer may run ``group`` once
-        for every item queued in the same batch: ``group(conn, [item, …])`` (PostgreSQL)."""
+        for every item queued in the same batch: ``group(conn, [item, …])``."""
         return await self._committed(lambda conn: group(conn, [item])[0], group, item)
 
     async def _committed(

@@ -160,7 +160,7 @@ class RoomInsert:
 # it, unless the application's default theme applies and must be checked first (the insert
 # is then left to _finish_insert; the count stands). Returns (application found, its default
 # theme, the room's serial or NULL when not inserted).
-_COUNT_AND_INSERT = (
+_PG_COUNT_AND_INSERT = (
     "WITH app AS (UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
     " RETURNING default_theme_id),"
     f" inserted AS (INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES}"
@@ -169,56 +169,109 @@ _COUNT_AND_INSERT = (
     " (SELECT serial FROM inserted)"
 )
 
-
-def _count_and_insert_params(insert: RoomInsert, code: str) -> tuple[Any, ...]:
-    return (insert.application_id, *insert.values(code, None), insert.new.theme_given)
+# SQLite's rooms go in multi-row VALUES of at most this many rooms (14 parameters each stays
+# under the limit of 999 parameters a statement of SQLite before 3.32).
+_SQLITE_ROWS_PER_INSERT = 64
 
 
 def insert_room(conn: Connection, insert: RoomInsert) -> RoomRecord:
     """Insert a room and count it in its application; the code is redrawn on a clash."""
-    code = insert.new_code()
-    if conn.dialect == "postgresql" and not insert.theme_chosen:
-        found, default_theme_id, serial = conn.fetchone(
-            _COUNT_AND_INSERT, _count_and_insert_params(insert, code)
-        )
-        return _finish_insert(conn, insert, code, found, default_theme_id, serial)
-    row = conn.fetchone(
-        "UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
-        " RETURNING default_theme_id",
-        (insert.application_id,),
-    )
-    found = row is not None
-    return _finish_insert(conn, insert, code, found, row[0] if found else None, None)
+    return insert_rooms(conn, [insert])[0]
 
 
 def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
     """The rooms of concurrent create requests, as :func:`insert_room` one after another
-    would insert them. On PostgreSQL the common case's statements for all of them go in one
-    round trip (pipelined), where each would wait for the one before: the writer's round
-    trips were what limited creates (docs/performance.md). Raises when any room fails; the
-    writer then inserts them one at a time, so the failure reaches its own request only."""
-    if conn.dialect != "postgresql":
-        return [insert_room(conn, insert) for insert in inserts]
-    codes = {id(insert): insert.new_code() for insert in inserts if not insert.theme_chosen}
-    answers = iter(
-        conn.fetch_each(
-            _COUNT_AND_INSERT,
-            [
-                _count_and_insert_params(insert, codes[id(insert)])
-                for insert in inserts
-                if not insert.theme_chosen
-            ],
-        )
-    )
+    would insert them, in fewer statements or round trips. Raises when any room fails; the
+    writer then inserts them one at a time, so the failure reaches its own request only.
+
+    - PostgreSQL: the common case's statement for every room, one per room, goes in one round
+      trip (pipelined), where each would wait for the one before: the writer's round trips
+      were what limited creates. One statement for all the rooms, with an array per column,
+      measured no faster (docs/performance.md).
+    - SQLite: each application's rooms are counted in one update and inserted by one
+      multi-row statement, where each room had its own savepoint, update and insert: 11 %
+      more creates a second (docs/performance.md).
+    """
+    if conn.dialect == "postgresql":
+        return _pg_insert_rooms(conn, inserts)
+    by_application: dict[str, list[int]] = {}
+    for index, insert in enumerate(inserts):
+        by_application.setdefault(insert.application_id, []).append(index)
+    records: dict[int, RoomRecord] = {}
+    for indexes in by_application.values():
+        group = [inserts[index] for index in indexes]
+        records.update(zip(indexes, _sqlite_insert_for_application(conn, group), strict=True))
+    return [records[index] for index in range(len(inserts))]
+
+
+def _pg_insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
+    # Rooms naming a theme are left to _finish_insert, which checks the theme first.
+    common = [insert for insert in inserts if not insert.theme_chosen]
+    codes = {id(insert): insert.new_code() for insert in inserts}
+    params = [
+        (insert.application_id, *insert.values(codes[id(insert)], None), insert.new.theme_given)
+        for insert in common
+    ]
+    if len(params) == 1:  # one room, as most often when requests are few: no pipeline
+        answers = iter([conn.fetchone(_PG_COUNT_AND_INSERT, params[0])])
+    else:
+        answers = iter(conn.fetch_each(_PG_COUNT_AND_INSERT, params))
     records = []
     for insert in inserts:
-        if insert.theme_chosen:
-            records.append(insert_room(conn, insert))
-            continue
-        found, default_theme_id, serial = next(answers)
         code = codes[id(insert)]
+        if insert.theme_chosen:
+            found, default_theme_id = _count_room(conn, insert.application_id)
+            serial = None
+        else:
+            found, default_theme_id, serial = next(answers)
         records.append(_finish_insert(conn, insert, code, found, default_theme_id, serial))
     return records
+
+
+def _count_room(conn: Connection, application_id: str, rooms: int = 1) -> tuple[bool, Any]:
+    """Count new rooms in their application: (whether it exists, its default theme)."""
+    row = conn.fetchone(
+        "UPDATE applications SET room_count = room_count + ? WHERE id = ?"
+        " RETURNING default_theme_id",
+        (rooms, application_id),
+    )
+    return (False, None) if row is None else (True, row[0])
+
+
+def _sqlite_insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
+    """SQLite's :func:`insert_rooms` for rooms of one application."""
+    codes = [insert.new_code() for insert in group]
+    found, default_theme_id = _count_room(conn, group[0].application_id, len(group))
+    serial_of: dict[str, int] = {}
+    if found:
+        # Rooms that need no theme check: they name no theme, or name none explicitly
+        # (null), or take a default there isn't. The others are left to _finish_insert.
+        rows = [
+            insert.values(code, None)
+            for insert, code in zip(group, codes, strict=True)
+            if not insert.theme_chosen and (insert.new.theme_given or default_theme_id is None)
+        ]
+        serial_of = _sqlite_insert_many(conn, rows)
+    return [
+        _finish_insert(conn, insert, code, found, default_theme_id, serial_of.get(insert.room_id))
+        for insert, code in zip(group, codes, strict=True)
+    ]
+
+
+def _sqlite_insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Insert rooms (rows of _INSERT_COLUMNS values); the serial of each inserted, by id. A
+    room whose meeting code is taken is skipped, and left out of the answer."""
+    serial_of: dict[str, int] = {}
+    for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+        chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+        values = ", ".join([f"({_INSERT_VALUES})"] * len(chunk))
+        inserted = conn.fetchall(
+            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES {values}"
+            " ON CONFLICT DO NOTHING RETURNING id, serial",
+            [value for row in chunk for value in row],
+        )
+        serial_of.update((row[0], row[1]) for row in inserted)
+    return serial_of
 
 
 def _finish_insert(

@@ -67,8 +67,10 @@ class Batcher:
     savepoint and a failure rolls back just that one. Without (PostgreSQL, where each
     savepoint costs two round trips, as much as a room's insert), a failure rolls back the
     transaction, and the batch runs again without the failed write — rare, since requests are
-    validated before they reach the writer. There, jobs of one :data:`Group` (room creates)
-    also run together, in one call: a round trip for all instead of one each.
+    validated before they reach the writer. On both, the jobs of one :data:`Group` (room
+    creates) run first and together, in one call: a few statements for all of them instead
+    of a few each. When that call fails, the transaction is rolled back and the group's jobs
+    run one at a time from then on.
     """
 
     def __init__(
@@ -140,7 +142,7 @@ class Batcher:
         try:
             backend.begin_write(conn)
             shared: dict[int, Any] = {}  # results of grouped jobs, by index in the batch
-            for indexes in [] if self.savepoints else _groups(batch):
+            for indexes in _groups(batch):
                 group = batch[indexes[0]].group
                 assert group is not None
                 try:

@@ -16,7 +16,7 @@ import pytest
 from meetd.domain.rooms import parse_new_room
 from meetd.domain.themes import parse_new_theme
 from meetd.errors import BadRequestError, NotFoundError
-from meetd.store import rooms, themes
+from meetd.store import accounts, rooms, themes
 from meetd.store.database import Database
 
 T0 = 1_800_000_000_000
@@ -114,6 +114,50 @@ def test_the_default_theme_and_many_rooms(db: Database, application_id: str) -> 
     assert (themed.theme_id, unthemed.theme_id) == (theme.id, None)
 
 
+def test_rooms_of_several_applications_together(db: Database, application_id: str) -> None:
+    """Each application's rooms are counted in their own application, and only the one with a
+    default theme gives it to its rooms that name none."""
+    other = db.write_blocking(
+        lambda c: accounts.create_account(
+            c, name="b", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=0
+        )
+    ).default_application_id
+    theme = new_theme(db, other)
+    db.write_blocking(lambda c: themes.set_default_theme(c, other, theme.id))
+    batch = [
+        room_insert(application_id),
+        room_insert(other),
+        room_insert(application_id),
+        room_insert(other, theme_id=None),
+        room_insert(other),
+    ]
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+
+    assert [r.id for r in records] == [i.room_id for i in batch]
+    assert [r.application_id for r in records] == [i.application_id for i in batch]
+    assert [r.theme_id for r in records] == [None, theme.id, None, None, theme.id]
+    assert [r.short_company_url for r in records] == [None] * 5  # the theme has none
+    assert (room_count(db, application_id), room_count(db, other)) == (2, 3)
+    assert len(stored_codes(db, application_id)) == 2
+    assert len(stored_codes(db, other)) == 3
+    serials = [r.serial for r in records]
+    assert len(set(serials)) == 5
+
+
+def test_a_code_taken_by_an_earlier_room_is_drawn_again(db: Database, application_id: str) -> None:
+    first = db.write_blocking(
+        lambda c: rooms.insert_rooms(c, [room_insert(application_id, codes("333333333"))])
+    )[0]
+    clash = codes("333333333", "444444444")
+    batch = [room_insert(application_id), room_insert(application_id, clash)]
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+
+    assert first.meeting_code == "333333333"
+    assert records[1].meeting_code == "444444444"
+    assert stored_codes(db, application_id)[records[1].id] == "444444444"
+    assert room_count(db, application_id) == 3
+
+
 def test_one_failing_room_fails_the_call(db: Database, application_id: str) -> None:
     batch = [room_insert(application_id), room_insert(application_id, theme_id=str(uuid.uuid4()))]
     with pytest.raises(BadRequestError, match=r"theme id .* not found"):
@@ -154,8 +198,7 @@ def test_concurrent_requests_share_one_call(db: Database, application_id: str) -
     results, calls = run_together(db, batch)
     assert [r.id for r in results] == [i.room_id for i in batch]
     assert room_count(db, application_id) == 8
-    # PostgreSQL runs them together; SQLite one at a time, each in its savepoint.
-    assert calls == ([8] if db.dialect == "postgresql" else [1] * 8)
+    assert calls == [8]
 
 
 def test_concurrent_requests_each_get_their_own_room_or_error(
@@ -173,9 +216,9 @@ def test_concurrent_requests_each_get_their_own_room_or_error(
     ]
 
     results, calls = run_together(db, batch)
-    if db.dialect == "postgresql":  # all together first; after the failures, one at a time
-        assert calls[0] == len(batch)
-        assert set(calls[1:]) == {1}
+    # All together first; after the failures, one at a time.
+    assert calls[0] == len(batch)
+    assert set(calls[1:]) == {1}
     assert isinstance(results[1], NotFoundError)
     assert isinstance(results[3], BadRequestError)
     inserted = [r for r in results if isinstance(r, rooms.RoomRecord)]
