@@ -156,9 +156,6 @@ def is_unique_violation(error: BaseException) -> bool:
 class SQLiteBackend(Backend):
     dialect = "sqlite"
 
-    # Bytes of WAL file kept on disk once the WAL starts over.
-    WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,11 +180,6 @@ class SQLiteBackend(Backend):
         # The writer runs on the event loop: checkpoints (which fsync) must not run there.
         # A Checkpointer thread does them instead.
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        # Under writes without a pause the WAL cannot start over (a checkpoint never catches
-        # up with the last commit) and grows: 400 MB in 6 s of creates at full speed. It
-        # starts over at the first write after a pause; without a limit the file would keep
-        # its largest size on disk until meetd stops.
-        conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
         return conn
 
     def begin_write(self, conn: Connection) -> None:

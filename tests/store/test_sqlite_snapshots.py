@@ -1,7 +1,6 @@
-"""SQLite: reads of one event-loop iteration share one read transaction
+"""SQLite reads of one event-loop iteration share one read transaction
 (meetd.store.backends.IterationSnapshots): they see what was committed before the iteration's
-first read, the next iteration sees later commits, and a request reads its own writes; and
-the WAL file is cut back to its limit when the WAL starts over."""
+first read, the next iteration sees later commits, and a request reads its own writes."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from meetd.store.backends import SQLiteBackend
 from meetd.store.database import Database, Reader, open_database
 
 
@@ -100,29 +98,3 @@ def test_no_read_transaction_is_open_while_the_loop_writes(database: Database) -
 
     asyncio.run(main())
     assert seen == [False]
-
-
-def test_the_wal_file_shrinks_to_its_limit_when_the_wal_starts_over(
-    path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A WAL grown under writes that never paused is cut back to the limit on disk once it
-    starts over, not kept at its largest until meetd stops."""
-    monkeypatch.setattr(SQLiteBackend, "WAL_SIZE_LIMIT", 64 * 1024)
-    db = open_database(f"sqlite:///{path}")
-    wal = path.with_name(path.name + "-wal")
-    try:
-        db.write_blocking(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
-        for _ in range(50):
-            db.write_blocking(
-                lambda c: c.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 10_000,))
-            )
-        grown = wal.stat().st_size
-        # What the checkpoint thread does at its next pass: copy every frame back.
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        other.close()
-        db.write_blocking(lambda c: c.execute("INSERT INTO notes (body) VALUES ('after')"))
-        assert grown > 500_000
-        assert wal.stat().st_size <= 64 * 1024
-    finally:
-        db.close()
