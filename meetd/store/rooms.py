@@ -190,7 +190,8 @@ def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord
       measured no faster (docs/performance.md).
     - SQLite: each application's rooms are counted in one update and inserted by one
       multi-row statement, where each room had its own savepoint, update and insert: 11 %
-      more creates a second (docs/performance.md).
+      more creates a second on a new database, level on one of a million rooms, whose
+      random index pages cost more (docs/performance.md).
     """
     if conn.dialect == "postgresql":
         return _pg_insert_rooms(conn, inserts)
