@@ -62,7 +62,7 @@ async def create_room(request: Request) -> Response:
 async def get_room(request: Request) -> Response:
     services, principal = await authenticate(request)
     room_id = _room_id(request)
-    row = await services.db.read(lambda c: rooms.get_room_row(c, principal.application_id, room_id))
+    row = await services.db.read_together(rooms.get_room_rows, (principal.application_id, room_id))
     return EncodedJSONResponse(services.room_bodies.encoded(row))
 
 

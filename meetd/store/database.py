@@ -12,7 +12,9 @@ never queue behind the writer.
 
 Read functions are coroutines over a :class:`~meetd.store.backends.Reader`. SQLite reads run
 inline on the event loop: an indexed lookup takes microseconds, less than a thread hop would.
-PostgreSQL reads run on the loop too, on a few asyncpg connections (:mod:`meetd.store.pg_readers`).
+PostgreSQL reads run on the loop too, on a few asyncpg connections
+(:mod:`meetd.store.pg_readers`), and reads that concurrent requests can share (a room by its
+id) go in one query (:meth:`Database.read_together`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ __all__ = [
 # A read function is a coroutine function over a Reader. A write function takes the writer's
 # Connection and returns its result, or a coroutine of it (run at once: see run_now).
 ReadFn = Callable[[Reader], Coroutine[Any, Any, T]]
+# Reads that concurrent requests may share: ``group(reader, items)`` answers every item at
+# once, in order, each with its result or the exception to raise for it.
+ReadGroup = Callable[[Reader, list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 class Database:
@@ -68,6 +73,11 @@ class Database:
         self._snapshots: IterationSnapshots | None = None
         self._pools: dict[asyncio.AbstractEventLoop, ReaderPool] | None = None
         self._checkpointer: Checkpointer | None = None
+        # PostgreSQL: the items waiting for their group's next call, by loop and group.
+        self._read_groups: dict[
+            tuple[asyncio.AbstractEventLoop, ReadGroup], list[tuple[Any, asyncio.Future[Any]]]
+        ] = {}
+        self._read_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,6 +158,46 @@ class Database:
             self._snapshots.begin()
             return await fn(self._reader)
         return await self._reader_pool().run(fn)
+
+    async def read_together(self, group: ReadGroup, item: Any) -> Any:
+        """``group(reader, [item])[0]``, raised when it is an exception. On PostgreSQL the
+        items of all the requests that ask in one loop iteration go in one call, run at the
+        next: one query and one round trip for all of them, where each read's own query cost
+        the loop more than the rest of its request (GET room 8 800 → 16 000 req/s,
+        docs/performance.md). SQLite reads stay inline: they cost microseconds."""
+        if self._reader is not None:
+            result = (await self.read(lambda c: group(c, [item])))[0]
+        else:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Any] = loop.create_future()
+            key = (loop, group)
+            queued = self._read_groups.get(key)
+            if queued is None:
+                queued = self._read_groups[key] = []
+                task = loop.create_task(self._read_group(key))
+                self._read_tasks.add(task)  # the loop keeps only a weak reference
+                task.add_done_callback(self._read_tasks.discard)
+            queued.append((item, future))
+            result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _read_group(self, key: tuple[asyncio.AbstractEventLoop, ReadGroup]) -> None:
+        queued = self._read_groups.pop(key)
+        group = key[1]
+        items = [item for item, _ in queued]
+        try:
+            results = await self._reader_pool().run(lambda c: group(c, items))
+        except Exception as error:
+            results = [error] * len(queued)
+        except BaseException:  # cancelled (the loop is closing): so are its requests
+            for _, future in queued:
+                future.cancel()
+            raise
+        for (_, future), result in zip(queued, results, strict=True):
+            if not future.done():
+                future.set_result(result)
 
     def _reader_pool(self) -> ReaderPool:
         """The running loop's PostgreSQL read connections, made on its first read."""

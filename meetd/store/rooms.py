@@ -331,6 +331,29 @@ async def get_room_row(conn: Reader, application_id: str, room_id: str) -> RoomR
     return tuple(row)
 
 
+_SELECT_BY_KEYS = _SELECT.replace(
+    " FROM rooms r",
+    ", k.ord FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS k (id, application_id, ord)"
+    " JOIN rooms r ON r.id = k.id AND r.application_id = k.application_id"
+    " AND r.deleted_at IS NULL",
+)
+
+
+async def get_room_rows(conn: Reader, keys: list[tuple[str, str]]) -> list[RoomRow | NotFoundError]:
+    """:func:`get_room_row` for each ``(application_id, room_id)``: the row, or the error."""
+    if len(keys) == 1 or conn.dialect != "postgresql":
+        found: list[RoomRow | NotFoundError] = []
+        for application_id, room_id in keys:
+            try:
+                found.append(await get_room_row(conn, application_id, room_id))
+            except NotFoundError as error:
+                found.append(error)
+        return found
+    rows = await conn.rows(_SELECT_BY_KEYS, ([key[1] for key in keys], [key[0] for key in keys]))
+    by_ord = {row[-1]: tuple(row[:-1]) for row in rows}
+    return [by_ord.get(n) or room_not_found(key[1]) for n, key in enumerate(keys, 1)]
+
+
 async def list_rooms(
     conn: Reader,
     application_id: str,

@@ -1,0 +1,146 @@
+"""Room reads of concurrent GET requests (meetd.store.rooms.get_room_rows,
+Database.read_together), on SQLite and PostgreSQL: each request gets its own room or its
+own 404, whatever it shares a query with, and another application's room is never found."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from meetd.errors import NotFoundError
+from meetd.store import accounts, rooms
+from meetd.store.database import Database, open_database
+from tests import support
+from tests.store.test_room_inserts import room_insert
+
+
+def new_application(db: Database) -> str:
+    account = db.write_blocking(
+        lambda c: accounts.create_account(
+            c, name="b", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=0
+        )
+    )
+    found: str = account.default_application_id
+    return found
+
+
+def test_rows_in_order_with_an_error_for_each_room_not_found(
+    db: Database, application_id: str
+) -> None:
+    other = new_application(db)
+    mine = [room_insert(application_id) for _ in range(3)]
+    theirs = room_insert(other)
+    db.write_blocking(lambda c: rooms.insert_rooms(c, [*mine, theirs]))
+    missing = str(uuid.uuid4())
+    keys = [
+        (application_id, mine[2].room_id),
+        (application_id, missing),
+        (application_id, mine[0].room_id),
+        (application_id, theirs.room_id),  # another application's room
+        (application_id, mine[2].room_id),  # the same room twice
+        (other, theirs.room_id),
+    ]
+
+    async def read() -> tuple[list[Any], list[Any]]:
+        together = await db.read(lambda c: rooms.get_room_rows(c, keys))
+        alone = []
+        for key in keys:
+            try:
+                alone.append(await db.read(lambda c, key=key: rooms.get_room_row(c, *key)))
+            except NotFoundError as error:
+                alone.append(error)
+        await db.close_reads()
+        return together, alone
+
+    together, alone = asyncio.run(read())
+    assert [type(found) for found in together] == [
+        tuple,
+        NotFoundError,
+        tuple,
+        NotFoundError,
+        tuple,
+        tuple,
+    ]
+    assert [found for found in together if isinstance(found, tuple)] == [
+        found for found in alone if isinstance(found, tuple)
+    ]
+    assert [str(found) for found in together if isinstance(found, NotFoundError)] == [
+        f"The room with id: {missing} could not be found",
+        f"The room with id: {theirs.room_id} could not be found",
+    ]
+    assert together[0][1] == mine[2].room_id  # type: ignore[index]
+
+
+@pytest.mark.parametrize("requests", [1, 9])
+def test_concurrent_reads_share_one_query_on_postgresql(
+    db: Database, application_id: str, requests: int
+) -> None:
+    inserts = [room_insert(application_id) for _ in range(requests)]
+    db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    calls: list[int] = []
+
+    async def get_room_rows(conn: Any, keys: list[tuple[str, str]]) -> list[Any]:
+        calls.append(len(keys))
+        return await rooms.get_room_rows(conn, keys)
+
+    async def main() -> list[Any]:
+        ids = [insert.room_id for insert in inserts]
+        ids[-1] = str(uuid.uuid4())  # the last request asks for a room that does not exist
+        found = await asyncio.gather(
+            *(db.read_together(get_room_rows, (application_id, room_id)) for room_id in ids),
+            return_exceptions=True,
+        )
+        await db.close_reads()
+        return found
+
+    results = asyncio.run(main())
+    assert [row[1] for row in results[:-1]] == [insert.room_id for insert in inserts[:-1]]
+    assert isinstance(results[-1], NotFoundError)
+    # PostgreSQL asks once for all; SQLite reads inline, one request at a time.
+    assert calls == ([requests] if db.dialect == "postgresql" else [1] * requests)
+
+
+def test_a_failing_shared_query_fails_each_request(db: Database, application_id: str) -> None:
+    async def broken(conn: Any, keys: list[tuple[str, str]]) -> list[Any]:
+        raise RuntimeError("the query failed")
+
+    async def main() -> list[Any]:
+        found = await asyncio.gather(
+            *(db.read_together(broken, (application_id, str(uuid.uuid4()))) for _ in range(3)),
+            return_exceptions=True,
+        )
+        await db.close_reads()
+        return found
+
+    results = asyncio.run(main())
+    assert [str(result) for result in results] == ["the query failed"] * 3
+
+
+def test_requests_are_cancelled_with_their_shared_read() -> None:
+    """When the loop closes under a shared read (its task cancelled), the requests waiting
+    on it are cancelled too, not left waiting."""
+    with support.postgres_schema() as url:
+        db = open_database(url)
+        try:
+
+            async def stuck(conn: Any, keys: list[Any]) -> list[Any]:
+                await asyncio.Event().wait()
+                return []
+
+            async def main() -> list[Any]:
+                await db.read(lambda c: c.row("SELECT 1"))  # the loop's connection is open
+                requests = [asyncio.ensure_future(db.read_together(stuck, n)) for n in range(2)]
+                await asyncio.sleep(0.05)  # the shared call is under way
+                (shared,) = db._read_tasks
+                shared.cancel()
+                results = await asyncio.gather(*requests, return_exceptions=True)
+                await db.close_reads()
+                return results
+
+            results = asyncio.run(main())
+            assert [type(result) for result in results] == [asyncio.CancelledError] * 2
+        finally:
+            db.close()
