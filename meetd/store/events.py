@@ -383,28 +383,19 @@ async def list_events(
         if value is not None:
             where += f" AND {column} = ?"
             params.append(value)
-    rows = await paging.page_rows(
+    rows, has_prev, has_next, total = await paging.page(
         conn,
         select=f"SELECT {_COLUMNS} FROM events",
+        source="events",
         column="serial",
         where=where,
         params=params,
         start_id=start_id,
         end_id=end_id,
         page_size=page_size,
-    )
-    found = [EventRecord(*row) for row in rows]
-    has_prev, has_next, total = await paging.edges(
-        conn,
-        source="events",
-        column="serial",
-        where=where,
-        params=params,
-        page=[event.serial for event in found],
-        start_id=start_id,
-        end_id=end_id,
         total=(f"(SELECT COUNT(*) FROM events WHERE {where})", list(params)),
     )
+    found = [EventRecord(*row) for row in rows]
     return EventPage(found, total, has_prev, has_next)
 
 

@@ -373,30 +373,20 @@ async def list_rooms(
     if theme_id is not None:
         where += " AND r.theme_id = ?"
         params.append(theme_id)
-    page = await paging.page_rows(
+    if theme_id is None:
+        total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
+    else:
+        total = (f"(SELECT COUNT(*) FROM rooms r WHERE {where})", list(params))
+    page, has_prev, has_next, count = await paging.page(
         conn,
         select=_SELECT,
+        source="rooms r",
         column="r.serial",
         where=where,
         params=params,
         start_id=start_id,
         end_id=end_id,
         page_size=page_size,
-    )
-    if theme_id is None:
-        total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
-    else:
-        total = (f"(SELECT COUNT(*) FROM rooms r WHERE {where})", list(params))
-    # A second round trip: one statement for page and neighbours measured 20 % slower.
-    has_prev, has_next, count = await paging.edges(
-        conn,
-        source="rooms r",
-        column="r.serial",
-        where=where,
-        params=params,
-        page=[row[0] for row in page],
-        start_id=start_id,
-        end_id=end_id,
         total=total,
     )
     return RoomPage(page, count, has_prev, has_next)

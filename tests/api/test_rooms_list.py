@@ -346,12 +346,13 @@ def test_following_next_visits_each_room_once(
 
 
 @pytest.fixture
-def sqlite_client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    """Like conftest's ``client``, on SQLite only: the property test runs many examples."""
+def property_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """Like conftest's ``client``, but one app for all of the property test's examples. Both
+    databases: PostgreSQL answers a page in one statement of its own (store.paging)."""
     app_settings = build_settings(
         {
             "data_dir": tmp_path / "data",
-            "database_url": sqlite_url,
+            "database_url": database_url,
             "public_url": BASE,
             "secret_key": "test-secret-key",
         },
@@ -371,9 +372,9 @@ def sqlite_client(sqlite_url: str, tmp_path: Path) -> Iterator[TestClient]:
 )
 @given(owners=st.lists(st.booleans(), max_size=60), page_size=st.integers(1, 25))
 def test_walking_links_yields_every_room_once_in_order(
-    sqlite_client: TestClient, owners: list[bool], page_size: int
+    property_client: TestClient, owners: list[bool], page_size: int
 ) -> None:
-    client = sqlite_client
+    client = property_client
     clock = client.app.state.services.clock  # type: ignore[attr-defined]
     caller = support.create_account(client, clock, name=f"p-{uuid.uuid4().hex[:6]}")
     stranger = support.create_account(client, clock, name=f"s-{uuid.uuid4().hex[:6]}")
