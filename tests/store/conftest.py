@@ -21,8 +21,7 @@ def db(database_url: str) -> Iterator[Database]:
         database.close()
 
 
-@pytest.fixture
-def application_id(db: Database) -> str:
+def new_application(db: Database) -> str:
     """The default application of a new account."""
     account = db.write_blocking(
         lambda c: accounts.create_account(
@@ -31,3 +30,8 @@ def application_id(db: Database) -> str:
     )
     found: str = account.default_application_id
     return found
+
+
+@pytest.fixture
+def application_id(db: Database) -> str:
+    return new_application(db)

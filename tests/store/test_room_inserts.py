@@ -16,8 +16,9 @@ import pytest
 from meetd.domain.rooms import parse_new_room
 from meetd.domain.themes import parse_new_theme
 from meetd.errors import BadRequestError, NotFoundError
-from meetd.store import accounts, rooms, themes
+from meetd.store import rooms, themes
 from meetd.store.database import Database
+from tests.store.conftest import new_application
 
 T0 = 1_800_000_000_000
 
@@ -117,11 +118,7 @@ def test_the_default_theme_and_many_rooms(db: Database, application_id: str) -> 
 def test_rooms_of_several_applications_together(db: Database, application_id: str) -> None:
     """Each application's rooms are counted in their own application, and only the one with a
     default theme gives it to its rooms that name none."""
-    other = db.write_blocking(
-        lambda c: accounts.create_account(
-            c, name="b", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=0
-        )
-    ).default_application_id
+    other = new_application(db)
     theme = new_theme(db, other)
     db.write_blocking(lambda c: themes.set_default_theme(c, other, theme.id))
     batch = [

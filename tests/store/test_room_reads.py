@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 
 from meetd.errors import NotFoundError
-from meetd.store import accounts, rooms
+from meetd.store import rooms
 from meetd.store.database import Database, open_database
 from tests import support
+from tests.store.conftest import new_application
 from tests.store.test_room_inserts import room_insert
-
-
-def new_application(db: Database) -> str:
-    account = db.write_blocking(
-        lambda c: accounts.create_account(
-            c, name="b", api_key=f"k{uuid.uuid4().hex[:8]}", api_secret="s", now_ms=0
-        )
-    )
-    found: str = account.default_application_id
-    return found
 
 
 def test_rows_in_order_with_an_error_for_each_room_not_found(
