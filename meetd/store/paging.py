@@ -7,7 +7,7 @@ may answer an ``EXISTS`` by scanning the whole selection (97 ms for a first page
 rooms against 0.6 ms), while the nearest row is one step along the index from the bound.
 
 :func:`page` answers all of it. SQLite asks the page, then its neighbours and total
-(:func:`page_rows`, :func:`edges`); PostgreSQL asks everything in one statement, the page
+(:func:`_page_rows`, :func:`_edges`); PostgreSQL asks everything in one statement, the page
 with one row more telling whether a page follows.
 """
 
@@ -33,8 +33,8 @@ async def page(
     page_size: int,
     total: tuple[str, list[Any]],
 ) -> Page:
-    """A page (:func:`page_rows`), whether rows lie before and after it, and the total
-    (:func:`edges`). SQLite asks the two; it reads inline, in microseconds.
+    """A page (:func:`_page_rows`), whether rows lie before and after it, and the total
+    (:func:`_edges`). SQLite asks the two; it reads inline, in microseconds.
 
     PostgreSQL asks everything in one statement: each query costs the event loop as much in
     asyncpg as the rest of the list's work. The page is asked for one row more, which tells
@@ -43,7 +43,7 @@ async def page(
     answers one row (the LEFT JOIN), its page columns NULL.
     """
     if conn.dialect != "postgresql":
-        rows = await page_rows(
+        rows = await _page_rows(
             conn,
             select=select,
             column=column,
@@ -53,7 +53,7 @@ async def page(
             end_id=end_id,
             page_size=page_size,
         )
-        has_prev, has_next, count = await edges(
+        has_prev, has_next, count = await _edges(
             conn,
             source=source,
             column=column,
@@ -68,17 +68,9 @@ async def page(
     condition, values = _within(column, where, params, start_id, end_id)
     backwards = start_id is None and end_id is not None
 
-    def nearest(operator: str, bound: int | None, order: str) -> tuple[str, list[Any]]:
-        if bound is None:
-            return "NULL", []
-        return (
-            f"(SELECT {column} FROM {source} WHERE {where} AND {column} {operator} ?"
-            f" ORDER BY {column} {order} LIMIT 1)",
-            [*params, bound],
-        )
-
-    before = ("NULL", []) if backwards else nearest("<", start_id, "DESC")
-    beyond = nearest(">=", end_id, "ASC")
+    selection = (source, column, where, params)
+    before = ("NULL", []) if backwards else _nearest(*selection, "<", start_id)
+    beyond = _nearest(*selection, ">=", end_id)
     total_sql, total_params = total
     answer = await conn.rows(
         f"SELECT page.*, {before[0]}, {beyond[0]}, {total_sql}"
@@ -97,7 +89,7 @@ async def page(
     return rows, first[-3] is not None, more or first[-2] is not None, count
 
 
-async def page_rows(
+async def _page_rows(
     conn: Reader,
     *,
     select: str,
@@ -121,6 +113,21 @@ async def page_rows(
     return rows
 
 
+def _nearest(
+    source: str, column: str, where: str, params: list[Any], operator: str, bound: int | None
+) -> tuple[str, list[Any]]:
+    """The subquery for the selection's row nearest ``bound`` on the side ``operator`` says
+    (``<`` walks back, ``>`` and ``>=`` forward), and its parameters; ``NULL`` without a bound."""
+    if bound is None:
+        return "NULL", []
+    order = "DESC" if operator.startswith("<") else "ASC"
+    return (
+        f"(SELECT {column} FROM {source} WHERE {where} AND {column} {operator} ?"
+        f" ORDER BY {column} {order} LIMIT 1)",
+        [*params, bound],
+    )
+
+
 def _within(
     column: str, where: str, params: list[Any], start_id: int | None, end_id: int | None
 ) -> tuple[str, list[Any]]:
@@ -135,7 +142,7 @@ def _within(
     return condition, values
 
 
-async def edges(
+async def _edges(
     conn: Reader,
     *,
     source: str,
@@ -151,21 +158,13 @@ async def edges(
     order), and the total from the ``total`` query: one round trip."""
     low = page[0] if page else start_id
     high = page[-1] if page else (end_id - 1 if end_id is not None else None)
-    parts: list[str] = []
-    values: list[Any] = []
-    for bound, operator, order in ((low, "<", "DESC"), (high, ">", "ASC")):
-        if bound is None:
-            parts.append("NULL")
-        else:
-            parts.append(
-                f"(SELECT {column} FROM {source} WHERE {where} AND {column} {operator} ?"
-                f" ORDER BY {column} {order} LIMIT 1)"
-            )
-            values += [*params, bound]
+    before_sql, before_params = _nearest(source, column, where, params, "<", low)
+    after_sql, after_params = _nearest(source, column, where, params, ">", high)
     total_sql, total_params = total
-    parts.append(total_sql)
-    values += total_params
-    row = await conn.row(f"SELECT {', '.join(parts)}", values)
+    row = await conn.row(
+        f"SELECT {before_sql}, {after_sql}, {total_sql}",
+        [*before_params, *after_params, *total_params],
+    )
     assert row is not None  # a SELECT without FROM has one row
     before, after, count = row
     return before is not None, after is not None, int(count or 0)

@@ -174,15 +174,11 @@ _PG_COUNT_AND_INSERT = (
 _SQLITE_ROWS_PER_INSERT = 64
 
 
-def insert_room(conn: Connection, insert: RoomInsert) -> RoomRecord:
-    """Insert a room and count it in its application; the code is redrawn on a clash."""
-    return insert_rooms(conn, [insert])[0]
-
-
 def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
-    """The rooms of concurrent create requests, as :func:`insert_room` one after another
-    would insert them, in fewer statements or round trips. Raises when any room fails; the
-    writer then inserts them one at a time, so the failure reaches its own request only.
+    """Insert the rooms of concurrent create requests and count them in their applications,
+    as inserting them one after another would, in fewer statements or round trips. A drawn
+    meeting code that is taken is drawn again. Raises when any room fails; the writer then
+    inserts them one at a time, so the failure reaches its own request only.
 
     - PostgreSQL: the common case's statement for every room, one per room, goes in one round
       trip (pipelined), where each would wait for the one before: the writer's round trips

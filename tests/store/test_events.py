@@ -48,7 +48,7 @@ def new_room(db: Database, application_id: str, **body: Any) -> str:
         host_token="t",
         new_code=lambda: str(random.randrange(10**8, 10**9)),
     )
-    db.write_blocking(lambda c: rooms.insert_room(c, insert))
+    db.write_blocking(lambda c: rooms.insert_rooms(c, [insert]))
     return room_id
 
 
