@@ -333,6 +333,7 @@ def test_is_public(address: str, public: bool) -> None:
         ("https://hooks.example.com/x", None),  # a name: the resolver decides
         ("http://8.8.8.8/hook", None),
         ("http://[2606:4700:4700::1111]/hook", None),
+        ("http://[::1/hook", "the URL is not valid"),
     ],
 )
 def test_refused_host(url: str, reason: str | None) -> None:

@@ -55,7 +55,10 @@ class PublicOnlyResolver(AbstractResolver):
 def refused_host(url: str) -> str | None:
     """With private addresses blocked: why ``url``'s host is refused before any lookup (an IP
     literal that is not public, or ``localhost``), else None."""
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # stored before the API refused such URLs
+        return "the URL is not valid"
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return f"{host} is a loopback name"
     try:

@@ -18,6 +18,9 @@ from meetd.errors import InputValidationError
 # An absolute http(s) URL of printable characters that need no escaping (RFC 3986).
 _HTTP_URL = re.compile(r"^https?://[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$", re.IGNORECASE)
 _INTEGER = re.compile(r"-?[0-9]+")
+# A host name as RFC 3986 spells a reg-name: unreserved and sub-delim characters, or
+# percent-escapes. IP literals in brackets are checked by urlsplit itself.
+_HOST_NAME = re.compile(r"(?:[a-z0-9\-._~!$&'()*+,;=]|%[0-9a-f]{2})+", re.IGNORECASE)
 
 
 def fail(message: str) -> InputValidationError:
@@ -119,9 +122,26 @@ def timestamp(value: Any, path: str) -> int:
 
 def http_url(value: Any, path: str) -> str:
     url = string(value, path, max_length=2048)
-    if not _HTTP_URL.match(url) or not urlsplit(url).hostname:
+    if not _is_http_url(url):
         raise fail(f'"{path}" must be a valid uri with a scheme matching the http|https pattern')
     return url
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL that a callback could be sent to: a host, and a port if any that is a
+    number up to 65535. urlsplit raises ValueError for a broken IP literal (``http://[::1``)
+    or port (``:abc``, ``:-1``, ``:99999``), which is the caller's mistake, not the server's."""
+    if not _HTTP_URL.match(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- read for its check
+    except ValueError:
+        return False
+    if not host:
+        return False
+    return parts.netloc.rpartition("@")[2].startswith("[") or bool(_HOST_NAME.fullmatch(host))
 
 
 # The largest integer JSON clients handle exactly (2**53 - 1); also fits every BIGINT.

@@ -218,6 +218,11 @@ def test_long_term_expiry_must_lie_more_than_ten_minutes_ahead(
             '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
             " http|https pattern",
         ),
+        (  # urlsplit raises ValueError on it: once a 500
+            {"display_name": "r", "callback_urls": {"rooms_callback_url": "http://[::1"}},
+            '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
+            " http|https pattern",
+        ),
         (
             {"display_name": "r", "callback_urls": {"other_callback_url": "https://x"}},
             '"callback_urls.other_callback_url" is not allowed',

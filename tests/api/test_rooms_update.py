@@ -210,20 +210,24 @@ def test_callback_urls_merge_and_clear_with_null(
     assert body == {key: value for key, value in room.items() if key != "callback_urls"}
 
 
-def test_callback_urls_are_checked(client: TestClient, account: Caller, clock: FakeClock) -> None:
+@pytest.mark.parametrize("url", ["ftp://x", "http://[::1", "http://example.com:99999/"])
+def test_callback_urls_are_checked(
+    client: TestClient, account: Caller, clock: FakeClock, url: str
+) -> None:
     room = long_term(client, account, clock)
     assert_error(
         patch(
             client,
             account,
             room["id"],
-            {"update_details": {"callback_urls": {"rooms_callback_url": "ftp://x"}}},
+            {"update_details": {"callback_urls": {"rooms_callback_url": url}}},
         ),
         400,
         "InputValidationError",
         '"update_details.callback_urls.rooms_callback_url" must be a valid uri with a scheme'
         " matching the http|https pattern",
     )
+    assert client.get(f"{ROOMS}/{room['id']}", headers=account.basic).json() == room
 
 
 def test_available_features_merge(client: TestClient, account: Caller, clock: FakeClock) -> None:

@@ -117,7 +117,25 @@ def test_timestamp_accepts_iso_8601() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["ftp://x", "example.com", "https://", "http://has space", "javascript:alert(1)", "//x"],
+    [
+        "ftp://x",
+        "example.com",
+        "https://",
+        "http://has space",
+        "javascript:alert(1)",
+        "//x",
+        # What urlsplit refuses with ValueError: a broken IP literal or port.
+        "http://[::1",
+        "http://]",
+        "http://[zz]/",
+        "http://127.0.0.1:abc/",
+        "http://example.com:-1",
+        "http://example.com:99999/",
+        # Not a host name by RFC 3986.
+        "http://%zz",
+        "http://ex%ample.com/",
+        "http://user@/x",
+    ],
 )
 def test_http_url_messages(value: str) -> None:
     assert message(lambda: check.http_url(value, "u")) == (
@@ -126,7 +144,14 @@ def test_http_url_messages(value: str) -> None:
 
 
 def test_http_url_accepts_http_and_https() -> None:
-    for url in ("http://a.example", "https://hooks.example/path?x=1"):
+    for url in (
+        "http://a.example",
+        "https://hooks.example/path?x=1",
+        "http://[::1]:8080/hook",
+        "http://user:pw@127.0.0.1:65535/",
+        "https://xn--bcher-kva.example/%20x",
+        "http://my_host.local/",
+    ):
         assert check.http_url(url, "u") == url
     too_long = "https://x.example/" + "a" * 2048
     assert message(lambda: check.http_url(too_long, "u")) == (
