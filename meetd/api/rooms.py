@@ -84,16 +84,21 @@ async def room_page(
     page_size = page_size or DEFAULT_PAGE_SIZE
     start_id = query_int(request, "start_id", minimum=0)
     end_id = query_int(request, "end_id", minimum=0)
-    page = await services.db.read(
-        lambda c: rooms.list_rooms(
-            c,
-            application_id,
-            page_size=page_size,
-            start_id=start_id,
-            end_id=end_id,
-            theme_id=theme_id,
+    if theme_id is None:
+        page = await services.db.read_together(
+            rooms.list_room_pages, (application_id, start_id, end_id, page_size)
         )
-    )
+    else:
+        page = await services.db.read(
+            lambda c: rooms.list_rooms(
+                c,
+                application_id,
+                page_size=page_size,
+                start_id=start_id,
+                end_id=end_id,
+                theme_id=theme_id,
+            )
+        )
     query = {
         name: value
         for name, value in (("start_id", start_id), ("end_id", end_id))

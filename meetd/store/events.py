@@ -373,27 +373,34 @@ async def list_events(
     ``start_id`` on, or the last events before ``end_id`` — rooms page the same way.
 
     The page walks the (application, serial) index, or (application, room, serial) for one
-    room, from its bound and stops after ``page_size`` matches, so its cost does not grow with
-    the log. (A ``type`` or ``status`` that few events have makes the walk skip the others.)
-    The total counts the matching events: that count does grow with the log.
+    room, or (application, status, serial) for one status, from its bound and stops after
+    ``page_size`` matches, so its cost does not grow with the log. (A ``type`` that few
+    events have makes the walk skip the others.) The total counts the matching events: that
+    count does grow with the log.
     """
-    where = "application_id = ?"
-    params: list[Any] = [application_id]
-    for column, value in (("room_id", room_id), ("type", event_type), ("status", status)):
-        if value is not None:
-            where += f" AND {column} = ?"
+    # The key: the columns of the index the page walks. Other filters are checked on the way.
+    key: list[tuple[str, Any]] = [("application_id", application_id)]
+    if room_id is not None:
+        key.append(("room_id", room_id))
+    elif status is not None:
+        key.append(("status", status))
+    conditions, params = ["TRUE"], []
+    for column, value in (("type", event_type), ("status", status)):
+        if value is not None and column not in dict(key):
+            conditions.append(f"{column} = ?")
             params.append(value)
+    where = " AND ".join(conditions)
     rows, has_prev, has_next, total = await paging.page(
         conn,
         select=f"SELECT {_COLUMNS} FROM events",
         source="events",
+        key=key,
         column="serial",
         where=where,
         params=params,
         start_id=start_id,
         end_id=end_id,
         page_size=page_size,
-        total=(f"(SELECT COUNT(*) FROM events WHERE {where})", list(params)),
     )
     found = [EventRecord(*row) for row in rows]
     return EventPage(found, total, has_prev, has_next)

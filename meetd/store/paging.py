@@ -1,23 +1,38 @@
 """Pages by serial number (contract §4, List), for rooms and for the callback log alike.
 
 A page is the rows of a selection from ``start_id`` on, or the last ones before ``end_id``,
-walked on an index that ends in the serial. Whether rows lie before and after the page is
-asked as the *nearest* one each way (``ORDER BY … LIMIT 1``), never ``EXISTS``: PostgreSQL
-may answer an ``EXISTS`` by scanning the whole selection (97 ms for a first page of 300 000
-rooms against 0.6 ms), while the nearest row is one step along the index from the bound.
+walked on an index whose columns are the selection's *key* columns (an application, say)
+and then the serial. Whether rows lie before and after the page is asked as the *nearest*
+one each way (``ORDER BY … LIMIT 1``), never ``EXISTS``: PostgreSQL may answer an ``EXISTS``
+by scanning the whole selection (97 ms for a first page of 300 000 rooms against 0.6 ms),
+while the nearest row is one step along the index from the bound.
 
-:func:`page` answers all of it. SQLite asks the page, then its neighbours and total
-(:func:`_page_rows`, :func:`_edges`); PostgreSQL asks everything in one statement, the page
-with one row more telling whether a page follows.
+SQLite asks the page, then its neighbours and total (:func:`_page_rows`, :func:`_edges`);
+it reads inline, in microseconds. PostgreSQL asks everything in one statement: the page with
+one row more, which tells whether rows lie beyond it, the nearest row on its other side, and
+the total. :func:`page` asks for one selection, :func:`pages` for those of several requests
+at once.
+
+On PostgreSQL the bounds are row comparisons on (key columns, serial), which only the index
+on those columns can answer. Written as ``application_id = $1 AND serial >= $2``, the
+generic plan that reads use (:mod:`meetd.store.pg_readers`) may walk the primary key in
+serial order and filter: cheap when the application's rooms come first, a walk through
+every other application's rooms when they come last.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from meetd.store.database import Reader
 
 Page = tuple[list[tuple[Any, ...]], bool, bool, int]  # rows, has_prev, has_next, total
+Key = Sequence[tuple[str, Any]]  # the selection's key columns, each with its value
+PageAsk = tuple[str, int | None, int | None, int]  # key value, start_id, end_id, page_size
+
+_NO_LOW = 0
+_NO_HIGH = 2**63 - 1  # past any serial
 
 
 async def page(
@@ -25,68 +40,188 @@ async def page(
     *,
     select: str,
     source: str,
+    key: Key,
     column: str,
     where: str,
     params: list[Any],
     start_id: int | None,
     end_id: int | None,
     page_size: int,
-    total: tuple[str, list[Any]],
+    total: tuple[str, list[Any]] | None = None,
 ) -> Page:
-    """A page (:func:`_page_rows`), whether rows lie before and after it, and the total
-    (:func:`_edges`). SQLite asks the two; it reads inline, in microseconds.
-
-    PostgreSQL asks everything in one statement: each query costs the event loop as much in
-    asyncpg as the rest of the list's work. The page is asked for one row more, which tells
-    whether rows lie beyond it on its walking side; the other side is a bound known before
-    the page: rows before ``start_id``, or at or after ``end_id``. An empty page still
-    answers one row (the LEFT JOIN), its page columns NULL.
-    """
-    if conn.dialect != "postgresql":
-        rows = await _page_rows(
-            conn,
-            select=select,
-            column=column,
-            where=where,
-            params=params,
-            start_id=start_id,
-            end_id=end_id,
-            page_size=page_size,
+    """One page of ``select … WHERE where``, limited to the rows whose ``key`` columns hold
+    the given values, in ``column`` order; whether rows lie before and after it; and the
+    total: from the ``total`` subquery and its parameters, else counted."""
+    if total is None:
+        total = _count(source, key, column, where, params)
+    if conn.dialect == "postgresql":
+        names = [name for name, _ in key]
+        keys = ", ".join(f"k{n}" for n in range(len(key)))
+        asks = "(SELECT {}, ?::bigint, ?::bigint, ?::int, ?::bool, 1) AS q ({}, {})".format(
+            ", ".join("?::text" for _ in key), keys, "low, high, size, backwards, ord"
         )
-        has_prev, has_next, count = await _edges(
-            conn,
-            source=source,
-            column=column,
-            where=where,
-            params=params,
-            page=[row[0] for row in rows],
-            start_id=start_id,
-            end_id=end_id,
-            total=total,
-        )
-        return rows, has_prev, has_next, count
-    condition, values = _within(column, where, params, start_id, end_id)
-    backwards = start_id is None and end_id is not None
-
-    selection = (source, column, where, params)
-    before = ("NULL", []) if backwards else _nearest(*selection, "<", start_id)
-    beyond = _nearest(*selection, ">=", end_id)
-    total_sql, total_params = total
-    answer = await conn.rows(
-        f"SELECT page.*, {before[0]}, {beyond[0]}, {total_sql}"
-        f" FROM (SELECT 1) AS one LEFT JOIN LATERAL ({select} WHERE {condition}"
-        f" ORDER BY {column} {'DESC' if backwards else 'ASC'} LIMIT ?) AS page ON true",
-        [*before[1], *beyond[1], *total_params, *values, page_size + 1],
+        ask = [value for _, value in key]
+        ask += [start_id, end_id, page_size, _backwards(start_id, end_id)]
+        sql, order = _pg_pages(select, source, names, column, where, total[0], asks)
+        answer = await conn.rows(sql, order(params, total[1], ask))
+        return _split(answer, [(ask[0], start_id, end_id, page_size)])[0]
+    where = " AND ".join([where, *(f"{name} = ?" for name, _ in key)])
+    params = [*params, *(value for _, value in key)]
+    rows = await _page_rows(
+        conn,
+        select=select,
+        column=column,
+        where=where,
+        params=params,
+        start_id=start_id,
+        end_id=end_id,
+        page_size=page_size,
     )
-    first = answer[0]
-    rows = [row[:-3] for row in answer] if first[0] is not None else []
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    count = int(first[-1] or 0)
-    if backwards:
-        rows.reverse()
-        return rows, more, first[-2] is not None, count
-    return rows, first[-3] is not None, more or first[-2] is not None, count
+    has_prev, has_next, count = await _edges(
+        conn,
+        source=source,
+        column=column,
+        where=where,
+        params=params,
+        page=[row[0] for row in rows],
+        start_id=start_id,
+        end_id=end_id,
+        total=total,
+    )
+    return rows, has_prev, has_next, count
+
+
+async def pages(
+    conn: Reader,
+    *,
+    select: str,
+    source: str,
+    key: str,
+    column: str,
+    where: str,
+    total: str,
+    asks: list[PageAsk],
+) -> list[Page]:
+    """:func:`page` for several selections in one PostgreSQL statement, one a request: each
+    ask names its selection by a value of the ``key`` column, which ``total`` reads as
+    ``q.k0``. ``where`` is the same for all, without parameters."""
+    sql, order = _pg_pages(
+        select,
+        source,
+        [key],
+        column,
+        where,
+        total,
+        "unnest(?::text[], ?::bigint[], ?::bigint[], ?::int[], ?::bool[])"
+        " WITH ORDINALITY AS q (k0, low, high, size, backwards, ord)",
+    )
+    arrays = [
+        [ask[0] for ask in asks],
+        [ask[1] for ask in asks],
+        [ask[2] for ask in asks],
+        [ask[3] for ask in asks],
+        [_backwards(ask[1], ask[2]) for ask in asks],
+    ]
+    return _split(await conn.rows(sql, order([], [], arrays)), asks)
+
+
+def _count(
+    source: str, key: Key, column: str, where: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """The subquery counting the selection. Its key is written as a range of row values too,
+    which keeps a generic plan on the key's index; as ``application_id = $1`` PostgreSQL
+    counted the callback log of an application with 3 events by reading the whole table."""
+    names = ", ".join(name for name, _ in key)
+    marks = ", ".join("?" for _ in key)
+    return (
+        f"(SELECT COUNT(*) FROM {source} WHERE {where} AND ({names}, {column})"
+        f" >= ({marks}, {_NO_LOW}) AND ({names}, {column}) < ({marks}, {_NO_HIGH}))",
+        [*params, *(value for _, value in key), *(value for _, value in key)],
+    )
+
+
+def _backwards(start_id: int | None, end_id: int | None) -> bool:
+    """Whether the page is the last rows before ``end_id``, walked backwards."""
+    return start_id is None and end_id is not None
+
+
+def _pg_pages(
+    select: str,
+    source: str,
+    keys: list[str],
+    column: str,
+    where: str,
+    total: str,
+    asks: str,
+) -> tuple[str, Callable[[list[Any], list[Any], list[Any]], list[Any]]]:
+    """The statement answering every ask of the ``asks`` row source (columns ``k0``…,
+    ``low``, ``high``, ``size``, ``backwards``, ``ord``), and a function ordering its
+    parameters: ``(where's, total's, the asks')``.
+
+    Each ask gives one row or more: its ordinal, the page's columns (NULL for an empty
+    page), the nearest serial before ``low`` and at or after ``high``, and the total. The
+    neighbours and the total sit in the inner SELECT, where OFFSET 0 keeps PostgreSQL from
+    folding them into the outer one, which would repeat them for every row.
+    """
+    key_columns = ", ".join(keys)
+    key_values = ", ".join(f"q.k{n}" for n in range(len(keys)))
+
+    def within(low: str, high: str) -> str:
+        return (
+            f"({key_columns}, {column}) >= ({key_values}, {low})"
+            f" AND ({key_columns}, {column}) < ({key_values}, {high})"
+        )
+
+    ascending = ", ".join([*keys, column])
+    descending = ", ".join(f"{name} DESC" for name in [*keys, column])
+    bounds = within(f"coalesce(q.low, {_NO_LOW})", f"coalesce(q.high, {_NO_HIGH})")
+    step = f"{select} WHERE {where} AND {bounds}"
+    # The neighbours repeat their bound plainly: without a bound (NULL) that makes the index
+    # search stop at once, where a row comparison with a NULL walks the key's whole range.
+    before = (
+        f"(SELECT {column} FROM {source} WHERE {where} AND {within(str(_NO_LOW), 'q.low')}"
+        f" AND {column} < q.low"
+        f" ORDER BY {descending} LIMIT 1)"
+    )
+    beyond = (
+        f"(SELECT {column} FROM {source} WHERE {where} AND {within('q.high', str(_NO_HIGH))}"
+        f" AND {column} >= q.high"
+        f" ORDER BY {ascending} LIMIT 1)"
+    )
+    sql = (
+        f"SELECT q.ord, page.*, q.before, q.beyond, q.total FROM"
+        f" (SELECT q.*, {before} AS before, {beyond} AS beyond, {total} AS total"
+        f" FROM {asks} OFFSET 0) AS q"
+        f" LEFT JOIN LATERAL (({step} AND NOT q.backwards ORDER BY {ascending} LIMIT q.size + 1)"
+        f" UNION ALL ({step} AND q.backwards ORDER BY {descending} LIMIT q.size + 1))"
+        " AS page ON true"
+    )
+
+    def order(where_params: list[Any], total_params: list[Any], ask: list[Any]) -> list[Any]:
+        inner = [*where_params, *where_params, *total_params, *ask]
+        return [*inner, *where_params, *where_params]
+
+    return sql, order
+
+
+def _split(answer: list[tuple[Any, ...]], asks: Sequence[PageAsk]) -> list[Page]:
+    """Each ask's page from the rows of :func:`_pg_pages`' statement."""
+    by_ask: dict[int, list[tuple[Any, ...]]] = {}
+    for row in answer:
+        by_ask.setdefault(row[0], []).append(row)
+    found: list[Page] = []
+    for n, (_, start_id, end_id, size) in enumerate(asks, 1):
+        got = by_ask[n]
+        before, beyond, total = got[0][-3:]
+        rows = sorted(row[1:-3] for row in got) if got[0][1] is not None else []
+        more = len(rows) > size  # the row beyond the page on its walking side
+        if _backwards(start_id, end_id):
+            found.append((rows[-size:], more, beyond is not None, int(total or 0)))
+        else:
+            found.append(
+                (rows[:size], before is not None, more or beyond is not None, int(total or 0))
+            )
+    return found
 
 
 async def _page_rows(
@@ -103,7 +238,7 @@ async def _page_rows(
     """The page's rows of ``select … WHERE where``, in ``column`` order: from ``start_id`` on,
     or, with only ``end_id``, the last ones before it (walked backwards, then reversed)."""
     condition, values = _within(column, where, params, start_id, end_id)
-    backwards = start_id is None and end_id is not None
+    backwards = _backwards(start_id, end_id)
     rows = await conn.rows(
         f"{select} WHERE {condition} ORDER BY {column} {'DESC' if backwards else 'ASC'} LIMIT ?",
         [*values, page_size],
@@ -117,7 +252,7 @@ def _nearest(
     source: str, column: str, where: str, params: list[Any], operator: str, bound: int | None
 ) -> tuple[str, list[Any]]:
     """The subquery for the selection's row nearest ``bound`` on the side ``operator`` says
-    (``<`` walks back, ``>`` and ``>=`` forward), and its parameters; ``NULL`` without a bound."""
+    (``<`` walks back, ``>`` forward), and its parameters; ``NULL`` without a bound."""
     if bound is None:
         return "NULL", []
     order = "DESC" if operator.startswith("<") else "ASC"

@@ -364,19 +364,21 @@ async def list_rooms(
     Each query walks the (application, serial) index from a bound, and the total comes from
     the application's counter, so a page costs the same at 1 000 rooms or 1 000 000.
     """
-    where = _LIVE
-    params: list[Any] = [application_id]
-    if theme_id is not None:
-        where += " AND r.theme_id = ?"
-        params.append(theme_id)
+    total: tuple[str, list[Any]] | None
     if theme_id is None:
+        key = [("r.application_id", application_id)]
+        where, params = "r.deleted_at IS NULL", []
         total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
-    else:
-        total = (f"(SELECT COUNT(*) FROM rooms r WHERE {where})", list(params))
+    else:  # on the (theme, serial) index, whose rows all have a theme
+        key = [("r.theme_id", theme_id)]
+        where = "r.theme_id IS NOT NULL AND r.application_id = ? AND r.deleted_at IS NULL"
+        params = [application_id]
+        total = None  # counted: a theme keeps no count
     page, has_prev, has_next, count = await paging.page(
         conn,
         select=_SELECT,
         source="rooms r",
+        key=key,
         column="r.serial",
         where=where,
         params=params,
@@ -386,6 +388,27 @@ async def list_rooms(
         total=total,
     )
     return RoomPage(page, count, has_prev, has_next)
+
+
+async def list_room_pages(conn: Reader, asks: list[paging.PageAsk]) -> list[RoomPage]:
+    """:func:`list_rooms` (without a theme) for each ask of ``(application_id, start_id,
+    end_id, page_size)``; on PostgreSQL in one statement (:func:`paging.pages`)."""
+    if conn.dialect != "postgresql":
+        return [
+            await list_rooms(conn, app, page_size=size, start_id=start, end_id=end)
+            for app, start, end, size in asks
+        ]
+    found = await paging.pages(
+        conn,
+        select=_SELECT,
+        source="rooms r",
+        key="r.application_id",
+        column="r.serial",
+        where="r.deleted_at IS NULL",
+        total="(SELECT room_count FROM applications WHERE id = q.k0)",
+        asks=asks,
+    )
+    return [RoomPage(rows, count, prev, nxt) for rows, prev, nxt, count in found]
 
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:

@@ -1,0 +1,174 @@
+"""The plans PostgreSQL makes for list pages (meetd.store.paging), as its read connections
+run them: generic plans (meetd.store.pg_readers). On a database where one application's
+rooms all come after another's, a page must walk the index of its selection's key, not the
+primary key in serial order, filtering: that walk would pass every earlier room first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from meetd.store import events, migrations, rooms
+from meetd.store.database import Database, open_database
+from meetd.store.pg_readers import numbered
+from meetd.store.seed import seed_rooms
+from tests import support
+from tests.store.conftest import new_application
+from tests.store.test_room_inserts import new_theme, room_insert
+
+
+class Recorder:
+    """A PostgreSQL reader that keeps the statements it is asked and answers an empty page."""
+
+    dialect = "postgresql"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, list[Any]]] = []
+
+    async def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        self.asked.append((sql, list(params)))
+        return [(n, None, None, None, 0) for n in range(1, 9)]
+
+
+@pytest.fixture(scope="module")
+def skewed() -> Iterator[tuple[str, str, str, str]]:
+    """A database URL, an application with 3 000 rooms and as many callback events, and one
+    with 3 of each whose serials all come after those (one room themed), with statistics."""
+    with support.postgres_schema() as url:
+        db: Database = open_database(url)
+        try:
+            db.write_blocking(migrations.upgrade)
+            big, small = new_application(db), new_application(db)
+            seed_rooms(url, big, 3_000)
+            theme = new_theme(db, small)
+            inserts = [
+                room_insert(small, theme_id=theme.id),
+                room_insert(small),
+                room_insert(small),
+            ]
+            db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+            for application, count in ((big, 3_000), (small, 3)):
+                db.write_blocking(
+                    lambda c, a=application, n=count: c.execute(
+                        "INSERT INTO events (id, application_id, room_id, type, kind, body,"
+                        " status, created_at) SELECT gen_random_uuid()::text, ?,"
+                        " gen_random_uuid()::text, 'room:expired', 'room', '{}', 'delivered', 0"
+                        " FROM generate_series(1, ?)",
+                        (a, n),
+                    )
+                )
+            db.write_blocking(lambda c: c.execute("ANALYZE"))
+        finally:
+            db.close()
+        yield url, big, small, theme.id
+
+
+def generic_plan(url: str, sql: str, params: list[Any], *, run: bool = False) -> dict[str, Any]:
+    """The generic plan of ``sql``, prepared as asyncpg prepares it; ``run``: and what its
+    nodes read (EXPLAIN ANALYZE)."""
+    with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE page AS {numbered(sql)}")
+        marks = ", ".join(["%s"] * len(params))
+        options = "ANALYZE, BUFFERS, FORMAT JSON" if run else "FORMAT JSON"
+        row = conn.execute(f"EXPLAIN ({options}) EXECUTE page({marks})", params).fetchone()
+        assert row is not None
+        plan = row[0]
+        return dict(plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"])
+
+
+def scans(plan: dict[str, Any]) -> set[str]:
+    """How the plan reads each table: ``"Index Scan rooms_by_application"``, ``"Seq Scan
+    rooms"``…"""
+    found = set()
+    if "Relation Name" in plan:
+        found.add(f"{plan['Node Type']} {plan.get('Index Name', plan['Relation Name'])}")
+    for child in plan.get("Plans", []):
+        found |= scans(child)
+    return found
+
+
+def subplan_blocks(plan: dict[str, Any]) -> list[int]:
+    """The blocks each subplan of ``plan`` read (EXPLAIN ANALYZE, BUFFERS)."""
+    found = []
+    if plan.get("Parent Relationship") == "SubPlan":
+        found.append(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
+    for child in plan.get("Plans", []):
+        found += subplan_blocks(child)
+    return found
+
+
+def asked(read: Any) -> tuple[str, list[Any]]:
+    recorder = Recorder()
+    asyncio.run(read(recorder))
+    (statement,) = recorder.asked
+    return statement
+
+
+def room_scans(found: set[str]) -> set[str]:
+    return {scan for scan in found if " rooms" in scan}
+
+
+def test_a_page_of_rooms_walks_its_application(skewed: tuple[str, str, str, str]) -> None:
+    url, big, small, _ = skewed
+    for application in (big, small):
+        sql, params = asked(lambda c, a=application: rooms.list_rooms(c, a, page_size=20))
+        assert room_scans(scans(generic_plan(url, sql, params))) <= {
+            "Index Scan rooms_by_application",
+            "Index Scan Backward rooms_by_application",
+            "Index Only Scan rooms_by_application",
+            "Index Only Scan Backward rooms_by_application",
+        }, application
+
+
+def test_the_pages_of_several_requests_walk_their_applications(
+    skewed: tuple[str, str, str, str],
+) -> None:
+    url, big, small, _ = skewed
+    asks = [(small, None, None, 20), (big, 5, None, 20), (small, None, 10**9, 3)]
+    sql, params = asked(lambda c: rooms.list_room_pages(c, asks))
+    found = room_scans(scans(generic_plan(url, sql, params)))
+    assert "Index Scan rooms_by_application" in found
+    assert not {scan for scan in found if "rooms_pkey" in scan or "Seq Scan" in scan}
+
+
+def test_a_themes_rooms_walk_the_theme(skewed: tuple[str, str, str, str]) -> None:
+    url, _, small, theme_id = skewed
+    sql, params = asked(lambda c: rooms.list_rooms(c, small, page_size=20, theme_id=theme_id))
+    found = room_scans(scans(generic_plan(url, sql, params)))
+    assert "Index Scan rooms_by_theme" in found
+    assert not {scan for scan in found if "rooms_pkey" in scan or "Seq Scan" in scan}
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({}, "events_by_application"),
+        ({"room_id": "00000000-0000-4000-8000-000000000000"}, "events_by_room"),
+        ({"status": "failed"}, "events_by_status"),
+    ],
+)
+def test_a_page_of_the_callback_log_walks_its_index(
+    skewed: tuple[str, str, str, str], filters: dict[str, str], index: str
+) -> None:
+    url, _, small, _ = skewed
+    sql, params = asked(lambda c: events.list_events(c, small, page_size=20, **filters))
+    found = scans(generic_plan(url, sql, params))
+    assert f"Index Scan {index}" in found
+    assert not {scan for scan in found if "events_pkey" in scan or "Seq Scan events" in scan}
+
+
+def test_a_page_without_a_bound_asks_nothing_beyond_it(skewed: tuple[str, str, str, str]) -> None:
+    """With no ``start_id`` nor ``end_id`` there is no row to look for before or after the
+    page's bounds, and the search must stop at once: written as a row comparison alone, a
+    NULL bound made it read the application's whole index."""
+    url, big, _, _ = skewed
+    sql, params = asked(lambda c: rooms.list_room_pages(c, [(big, None, None, 20)] * 2))
+    blocks = subplan_blocks(generic_plan(url, sql, params, run=True))
+    assert len(blocks) == 3  # before, beyond, the total
+    assert max(blocks) <= 3, blocks
