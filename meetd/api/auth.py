@@ -8,7 +8,6 @@ the reason goes to the log only.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import hashlib
 import secrets
@@ -71,11 +70,13 @@ class Authenticator:
     async def _basic(self, credentials: str) -> Principal:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, non-ASCII text, bytes that are not UTF-8
             raise AuthenticationError("malformed Basic credentials") from None
         api_key, colon, api_secret = decoded.partition(":")
         if not colon:
             raise AuthenticationError("Basic credentials without a colon")
+        if not accounts.is_possible_credential(api_key, is_key=True):
+            raise AuthenticationError("an API key no account can have")
         now = time.monotonic()
         cached = self._accounts.get(api_key)
         if cached is None or now - cached[0] > CACHE_SECONDS:
