@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from meetd.domain import validation as check
-from meetd.errors import InputValidationError, MeetdError
+from meetd.errors import BadRequestError, InputValidationError, MeetdError
 
 MAX_BODY_BYTES = 256 * 1024
 _decode = msgspec.json.decode
@@ -38,11 +38,14 @@ async def _bounded_body(request: Request) -> bytes:
         raise too_large
     chunks = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_BODY_BYTES:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # as /uploads answers it: the client's doing, not a 500
+        raise BadRequestError("The client went away during the request") from None
     return b"".join(chunks)
 
 

@@ -4,6 +4,7 @@ media type of every answer, /healthz and /metrics."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -190,6 +191,34 @@ def test_an_oversized_body_is_refused_before_it_is_all_read(
     assert body["message"] == f"The request body is larger than {MAX_BODY_BYTES} bytes"
     # Read up to the first chunk past the limit, or not at all when the length said so.
     assert handed_out == (0 if announced else MAX_BODY_BYTES // len(chunk) + 1)
+    assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
+
+
+def test_a_client_gone_during_the_body_is_not_a_server_error(
+    client: TestClient, account: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"display_name": ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    auth = account.basic["Authorization"].encode()
+    with caplog.at_level(logging.INFO):
+        status, body = call_app(client, [(b"authorization", auth)], receive)
+    # What /uploads answers when its client goes away.
+    assert (status, body["name"]) == (400, "BadRequestError")
+    assert body["message"] == "The client went away during the request"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    text = client.get("/metrics").text
+    assert (
+        metric(text, "meetd_http_requests_total", method="POST", route=ROOMS, status="500") is None
+    )
+    assert metric(text, "meetd_http_requests_total", method="POST", route=ROOMS, status="400") == 1
     assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
 
 
