@@ -274,6 +274,12 @@ def accounts_create(
     """Create an account and its default application; print the secret once."""
     if bool(api_key) != bool(api_secret):
         raise click.UsageError("--api-key and --api-secret go together")
+    from meetd.store.accounts import is_possible_credential
+
+    if api_key and not is_possible_credential(api_key, is_key=True):
+        raise click.BadParameter("must be printable text without a colon", param_hint="--api-key")
+    if api_secret and not is_possible_credential(api_secret, is_key=False):
+        raise click.BadParameter("must be printable text", param_hint="--api-secret")
     settings = settings_from(**flags)
     with _database(settings, migrate=True) as database:
         created = _create_account(database, name, api_key, api_secret)

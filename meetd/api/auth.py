@@ -8,9 +8,9 @@ the reason goes to the log only.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import hashlib
+import math
 import secrets
 import time
 from typing import Any
@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from meetd.clock import Clock
+from meetd.domain.validation import canonical_uuid
 from meetd.errors import AuthenticationError, NotFoundError
 from meetd.store import accounts
 from meetd.store.database import Database
@@ -71,11 +72,13 @@ class Authenticator:
     async def _basic(self, credentials: str) -> Principal:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, non-ASCII text, bytes that are not UTF-8
             raise AuthenticationError("malformed Basic credentials") from None
         api_key, colon, api_secret = decoded.partition(":")
         if not colon:
             raise AuthenticationError("Basic credentials without a colon")
+        if not accounts.is_possible_credential(api_key, is_key=True):
+            raise AuthenticationError("an API key no account can have")
         now = time.monotonic()
         cached = self._accounts.get(api_key)
         if cached is None or now - cached[0] > CACHE_SECONDS:
@@ -100,9 +103,14 @@ class Authenticator:
             raise AuthenticationError(f"malformed JWT: {error}") from None
         if header.get("alg") != "RS256":
             raise AuthenticationError(f"JWT algorithm {header.get('alg')!r} is not RS256")
-        application_id = unverified.get("application_id")
-        if not isinstance(application_id, str):
+        claimed = unverified.get("application_id")
+        if not isinstance(claimed, str):
             raise AuthenticationError("JWT without application_id")
+        # Application ids are UUIDs; read like a UUID in a path (any case, canonical form),
+        # and anything else names no application, so it never reaches the database.
+        application_id = canonical_uuid(claimed)
+        if application_id is None:
+            raise AuthenticationError("JWT application_id is not a UUID")
         key, account_id = await self._public_key(application_id)
         try:
             claims = jwt.decode(
@@ -159,7 +167,14 @@ def check_times(claims: dict[str, Any], now: float) -> None:
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
+    """The claim as a finite float, or None. JSON numbers may be integers too large for a
+    float, and Python's json reads NaN and Infinity, with which ``exp: NaN`` would never
+    expire: none of them is a time (RFC 7519 §2, NumericDate)."""
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

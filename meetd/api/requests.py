@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from meetd.domain import validation as check
-from meetd.errors import InputValidationError, MeetdError
+from meetd.errors import BadRequestError, InputValidationError, MeetdError
 
 MAX_BODY_BYTES = 256 * 1024
 _decode = msgspec.json.decode
@@ -18,9 +18,7 @@ _decode = msgspec.json.decode
 async def json_body(request: Request) -> Any:
     """The body as JSON, whatever Content-Type says: the Vonage guide's curl sends
     ``content-type`` in lower case, and some clients send none at all."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
+    body = await _bounded_body(request)
     if not body.strip():
         raise InputValidationError('"value" must be of type object')
     try:
@@ -29,6 +27,35 @@ async def json_body(request: Request) -> Any:
         raise InputValidationError("The request body is not valid JSON") from None
     except RecursionError:  # msgspec's answer to thousands of nested arrays
         raise InputValidationError("The request body is nested too deeply") from None
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, read as it arrives and refused as soon as it passes
+    :data:`MAX_BODY_BYTES` (or its Content-Length says it will), so a huge or endless
+    body never sits in memory."""
+    too_large = InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
+    if _announced_length(request) > MAX_BODY_BYTES:
+        raise too_large
+    chunks = []
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_BODY_BYTES:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:  # as /uploads answers it: the client's doing, not a 500
+        raise BadRequestError("The client went away during the request") from None
+    return b"".join(chunks)
+
+
+def _announced_length(request: Request) -> int:
+    """What Content-Length says, capped just past the limit (0 without one): int() would
+    refuse thousands of digits, and any number that long is over the limit anyway."""
+    digits = request.headers.get("content-length", "").lstrip("0")
+    if not (digits.isascii() and digits.isdigit()):
+        return 0
+    return int(digits) if len(digits) <= len(str(MAX_BODY_BYTES)) else MAX_BODY_BYTES + 1
 
 
 def query_int(

@@ -168,10 +168,11 @@ async def finalize_logos(request: Request) -> Response:
         raise BadRequestError("could not finalize logos", errors=errors)
     by_type = {str(logo_type): key for logo_type, key in zip(types, keys, strict=True)}
     permanent = {logo_type: permanent_logo_key(key) for logo_type, key in by_type.items()}
-    # Copy first, commit second: if the commit fails, the copies are orphans nobody links
-    # to; the other order could leave a theme pointing at a file that never arrived.
-    await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
+    # Copy first, commit second: the other order could leave a theme pointing at a file that
+    # never arrived. If either step fails, the copies made are deleted, as nothing links to
+    # them.
     try:
+        await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
         theme, replaced = await services.db.write(
             lambda c: themes.set_logos(c, application_id, theme_id, permanent)
         )
@@ -206,8 +207,17 @@ def _check_logos(files: FileStore, keys: list[str]) -> list[dict[str, str]]:
 
 
 def _copy_all(files: FileStore, sources: dict[str, str], targets: dict[str, str]) -> None:
+    """Copy each upload to its permanent key. An upload may vanish after it was checked: a
+    concurrent request finalized it and deleted it. Then the answer is the one a later
+    request would get, ``key_not_found``, for every upload that is gone."""
+    missing = []
     for logo_type, source in sources.items():
-        files.copy(source, targets[logo_type])
+        try:
+            files.copy(source, targets[logo_type])
+        except FileNotFoundError:
+            missing.append({"logoKey": source, "code": "key_not_found"})
+    if missing:
+        raise BadRequestError("could not finalize logos", errors=missing)
 
 
 async def _delete_files(files: FileStore, keys: list[str]) -> None:

@@ -85,7 +85,7 @@ def _fields(body: dict[str, Any], prefix: str) -> dict[str, str | None]:
 
 def _pattern(value: Any, path: str, pattern: re.Pattern[str], max_length: int) -> str:
     text = check.string(value, path, max_length=max_length)
-    if not pattern.match(text):
+    if not pattern.fullmatch(text):
         raise InputValidationError(
             f'"{path}" with value "{text}" fails to match the required pattern: /{pattern.pattern}/'
         )
@@ -140,7 +140,7 @@ def parse_logo_keys(body: Any) -> list[str]:
 
 def logo_type_of(key: str) -> str | None:
     """The logo type a temporary upload key names, or None when it names no upload."""
-    found = _TEMPORARY_LOGO_KEY.match(key)
+    found = _TEMPORARY_LOGO_KEY.fullmatch(key)
     return found.group(1) if found else None
 
 

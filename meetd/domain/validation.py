@@ -131,7 +131,7 @@ def _is_http_url(url: str) -> bool:
     """An http(s) URL that a callback could be sent to: a host, and a port if any that is a
     number up to 65535. urlsplit raises ValueError for a broken IP literal (``http://[::1``)
     or port (``:abc``, ``:-1``, ``:99999``), which is the caller's mistake, not the server's."""
-    if not _HTTP_URL.match(url):
+    if not _HTTP_URL.fullmatch(url):
         return False
     try:
         parts = urlsplit(url)

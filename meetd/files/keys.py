@@ -5,7 +5,8 @@ the local store turns them into paths under the data dir. So a key is accepted o
 narrow shape: ``/``-separated segments of RFC 3986 unreserved characters (which also makes a
 key safe in a URL unescaped), no empty segment, no segment that starts with a dot (so no
 ``.`` or ``..``, and the local store's ``.``-prefixed temporary files are never addressable),
-and a bounded length. Anything else names no file.
+and a bounded length, each segment too (see :data:`MAX_SEGMENT_LENGTH`). Anything else
+names no file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import re
 
 MAX_KEY_LENGTH = 512
-_SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*"
+# Each segment becomes a file name in the local store: well under the NAME_MAX of common
+# file systems (255 bytes), with room for the temporary name a write wraps around it.
+MAX_SEGMENT_LENGTH = 200
+_SEGMENT = rf"[A-Za-z0-9_~-][A-Za-z0-9._~-]{{0,{MAX_SEGMENT_LENGTH - 1}}}"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 

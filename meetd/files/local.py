@@ -11,6 +11,7 @@ compares against.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -61,8 +62,10 @@ class LocalFileStore(links.MeetdLinks):
             return None
         try:
             return path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
+        except OSError as error:
+            if _names_no_file(error):
+                return None
+            raise
 
     def write(self, key: str, data: bytes, *, content_type: str) -> None:
         # Local files keep no content type: downloads name it from the key (meetd.api.files).
@@ -72,16 +75,22 @@ class LocalFileStore(links.MeetdLinks):
         path = self.path(check_key(source))
         assert path is not None
         try:
-            with path.open("rb") as original:
-                self._replace(target, lambda file: shutil.copyfileobj(original, file))
-        except (NotADirectoryError, IsADirectoryError):
-            raise FileNotFoundError(source) from None
+            original = path.open("rb")
+        except OSError as error:
+            if _names_no_file(error):
+                raise FileNotFoundError(source) from None
+            raise
+        with original:
+            self._replace(target, lambda file: shutil.copyfileobj(original, file))
 
     def delete(self, key: str) -> None:
         path = self.path(key)
         if path is not None:
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            try:
                 path.unlink()
+            except OSError as error:
+                if not _names_no_file(error):
+                    raise
 
     def download_url(self, key: str, *, expires_in: int) -> str:
         expires = self._now() + expires_in
@@ -108,8 +117,10 @@ class LocalFileStore(links.MeetdLinks):
             return None
         try:
             found = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except OSError as error:
+            if _names_no_file(error):
+                return None
+            raise
         return found if stat.S_ISREG(found.st_mode) else None
 
     def _replace(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
@@ -133,3 +144,15 @@ class LocalFileStore(links.MeetdLinks):
 
     def _now(self) -> int:
         return self.clock.now_ms() // 1000
+
+
+# What the OS answers for a name that leads to no regular file: missing, under a file, a
+# directory, too long for the file system, a symlink loop. The caller sees no file, as for
+# any key that names nothing; other errors (permissions, I/O) are the server's and propagate.
+_NO_FILE_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP}
+)
+
+
+def _names_no_file(error: OSError) -> bool:
+    return error.errno in _NO_FILE_ERRNOS

@@ -55,6 +55,16 @@ def secret_matches(secret: str, stored: str) -> bool:
     return hmac.compare_digest(hash_secret(secret, salt), stored)
 
 
+def is_possible_credential(text: str, *, is_key: bool) -> bool:
+    """Whether ``text`` could be an API key (``is_key``) or secret: not empty and printable.
+
+    Credentials travel in a Basic header, so a NUL, control characters or a lone surrogate
+    could never arrive intact (and PostgreSQL cannot store a NUL), and a key never holds the
+    colon that ends it there. Accounts are created only with such credentials, so Basic auth
+    refuses any other key without asking the database."""
+    return text.isprintable() and bool(text) and not (is_key and ":" in text)
+
+
 def new_api_key() -> str:
     return secrets.token_hex(4)
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import uuid
 from typing import Any
@@ -90,6 +91,10 @@ def test_basic_acts_on_the_default_application(client: TestClient, account: Call
             lambda a: {"Authorization": "Basic " + base64.b64encode(a.api_key.encode()).decode()},
             id="no-colon",
         ),
+        pytest.param(lambda a: {"Authorization": "Basic é".encode()}, id="non-ascii"),
+        pytest.param(lambda a: basic_header("a\x00", a.api_secret), id="nul-in-key"),
+        pytest.param(lambda a: basic_header(a.api_key + "\x00", a.api_secret), id="nul-after-key"),
+        pytest.param(lambda a: basic_header("\x07bell", a.api_secret), id="control-in-key"),
         pytest.param(lambda a: {"Authorization": "Basic"}, id="no-credentials"),
         pytest.param(lambda a: {"Authorization": ""}, id="empty-header"),
         pytest.param(lambda a: {}, id="missing-header"),
@@ -288,6 +293,17 @@ def test_iat_in_the_future(client: TestClient, account: Caller, clock: FakeClock
         pytest.param({"application_id": ""}, id="empty-application-id"),
         pytest.param({"application_id": str(uuid.uuid4())}, id="unknown-application-id"),
         pytest.param({"application_id": "not-a-uuid"}, id="malformed-application-id"),
+        pytest.param({"application_id": "\ud800"}, id="lone-surrogate-application-id"),
+        pytest.param({"application_id": "a\x00b"}, id="nul-application-id"),
+        pytest.param({"application_id": "\x00" * 36}, id="nul-uuid-length-application-id"),
+        pytest.param({"iat": 10**400}, id="huge-iat"),
+        pytest.param({"exp": 10**400}, id="huge-exp"),
+        pytest.param({"nbf": -(10**400)}, id="huge-nbf"),
+        pytest.param({"iat": math.nan}, id="nan-iat"),
+        pytest.param({"exp": math.nan}, id="nan-exp"),
+        pytest.param({"exp": math.inf}, id="infinite-exp"),
+        pytest.param({"nbf": math.nan}, id="nan-nbf"),
+        pytest.param({"nbf": -math.inf}, id="infinite-nbf"),
     ],
 )
 def test_jwt_with_bad_claims(
@@ -302,6 +318,19 @@ def test_jwt_with_bad_claims(
     good = {"application_id": account.application_id, "iat": now_s(clock)}
     token = hand_made_jwt({"alg": "RS256", "typ": "JWT"}, good, rs256)
     assert get_rooms(client, {"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_jwt_application_id_in_upper_case(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    # Read like a UUID in a path: any case names the same application.
+    claims = {"application_id": account.application_id.upper(), "iat": now_s(clock)}
+    token = hand_made_jwt({"alg": "RS256", "typ": "JWT"}, claims, rs256)
+    bearer = {"Authorization": f"Bearer {token}"}
+    created = client.post(ROOMS, headers=bearer, json={"display_name": "upper"})
+    assert created.status_code == 201, created.text
+    listed = client.get(ROOMS, headers=account.bearer()).json()
+    assert [room["id"] for room in listed["_embedded"]] == [created.json()["id"]]
 
 
 def test_jwt_of_an_application_without_a_public_key(

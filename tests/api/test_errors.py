@@ -3,6 +3,8 @@ media type of every answer, /healthz and /metrics."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from meetd.api.requests import MAX_BODY_BYTES
 from tests.support import Caller
 
 ROOMS = "/v1/meetings/rooms"
@@ -135,6 +138,87 @@ def test_an_oversized_body_is_a_400(client: TestClient, account: Caller) -> None
     body = b'{"display_name": "' + b"x" * (1024 * 1024) + b'"}'
     response = client.post(ROOMS, headers=account.basic, content=body)
     assert_error_body(response, 400, "InputValidationError")
+    assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
+
+
+def call_app(
+    client: TestClient, headers: list[tuple[bytes, bytes]], receive: Any
+) -> tuple[int, dict[str, Any]]:
+    """POST to /rooms straight through the ASGI app, with the test's own ``receive``: the
+    body arrives as the test hands it out, which TestClient (reading it whole) cannot do."""
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": ROOMS,
+        "raw_path": ROOMS.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"meet.example.test"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("meet.example.test", 443),
+    }
+    client.portal.call(client.app, scope, receive, send)  # type: ignore[union-attr]
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    return sent[0]["status"], json.loads(body)
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "chunked"])
+def test_an_oversized_body_is_refused_before_it_is_all_read(
+    client: TestClient, account: Caller, announced: bool
+) -> None:
+    chunk, chunks = b"x" * 65536, 1000  # 64 MiB, far past the limit
+    handed_out = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal handed_out
+        handed_out += 1
+        return {"type": "http.request", "body": chunk, "more_body": handed_out < chunks}
+
+    auth = account.basic["Authorization"].encode()
+    headers = [(b"authorization", auth)]
+    if announced:
+        headers.append((b"content-length", str(len(chunk) * chunks).encode()))
+    status, body = call_app(client, headers, receive)
+    assert (status, body["name"]) == (400, "InputValidationError")
+    assert body["message"] == f"The request body is larger than {MAX_BODY_BYTES} bytes"
+    # Read up to the first chunk past the limit, or not at all when the length said so.
+    assert handed_out == (0 if announced else MAX_BODY_BYTES // len(chunk) + 1)
+    assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
+
+
+def test_a_client_gone_during_the_body_is_not_a_server_error(
+    client: TestClient, account: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"display_name": ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    auth = account.basic["Authorization"].encode()
+    with caplog.at_level(logging.INFO):
+        status, body = call_app(client, [(b"authorization", auth)], receive)
+    # What /uploads answers when its client goes away.
+    assert (status, body["name"]) == (400, "BadRequestError")
+    assert body["message"] == "The client went away during the request"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    text = client.get("/metrics").text
+    assert (
+        metric(text, "meetd_http_requests_total", method="POST", route=ROOMS, status="500") is None
+    )
+    assert metric(text, "meetd_http_requests_total", method="POST", route=ROOMS, status="400") == 1
     assert client.get(ROOMS, headers=account.basic).json()["total_items"] == 0
 
 

@@ -224,6 +224,11 @@ def test_long_term_expiry_must_lie_more_than_ten_minutes_ahead(
             " http|https pattern",
         ),
         (
+            {"display_name": "r", "callback_urls": {"rooms_callback_url": "http://example.com/\n"}},
+            '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
+            " http|https pattern",
+        ),
+        (
             {"display_name": "r", "callback_urls": {"other_callback_url": "https://x"}},
             '"callback_urls.other_callback_url" is not allowed',
         ),

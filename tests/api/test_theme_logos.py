@@ -4,12 +4,14 @@ errors, the theme's keys and links, downloads, and files deleted when nothing us
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from meetd.files import FileStore
+from meetd.files.local import LocalFileStore
 from tests.api.test_themes import THEMES, create_theme
 from tests.files import pngs
 from tests.support import Caller, assert_error, assert_invalid
@@ -273,3 +275,44 @@ def test_a_file_that_cannot_be_deleted_does_not_fail_the_request(
     assert response.status_code == 204
     assert client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).status_code == 404
     assert any(record.key == body["brand_image_white"] for record in caplog.records)  # type: ignore[attr-defined]
+
+
+def test_the_same_uploads_finalized_at_once(client: TestClient, account: Caller) -> None:
+    """Six requests race for one set of uploads, alternating between two themes: each one
+    takes them or gets the 400 of a key already used, and no copy outlives its request."""
+    themes = [create_theme(client, account)["theme_id"] for _ in range(2)]
+    for _ in range(5):
+        found = forms(client, account)
+        keys = [
+            upload(client, found["white"], LOGO),
+            upload(client, found["colored"], LOGO),
+            upload(client, found["favicon"], FAVICON),
+        ]
+        with ThreadPoolExecutor(6) as pool:
+            racing = [pool.submit(finalize, client, account, themes[i % 2], keys) for i in range(6)]
+            responses = [future.result() for future in racing]
+        assert {response.status_code for response in responses} <= {200, 400}
+        assert any(response.status_code == 200 for response in responses)
+        for response in responses:
+            if response.status_code == 400:
+                assert response.json()["message"] == "could not finalize logos"
+                for error in response.json()["errors"]:
+                    assert error["logoKey"] in keys
+                    assert error["code"] == "key_not_found"
+        assert all(files(client).size(key) is None for key in keys)
+        in_use = set()
+        for theme_id in themes:
+            body = client.get(f"{THEMES}/{theme_id}", headers=account.basic).json()
+            in_use |= {body[f"brand_image_{kind}"] for kind in ("white", "colored")}
+            in_use.add(body["branded_favicon"])
+        assert stored_logos(client) == in_use - {None}  # a theme may have lost every race
+
+
+def stored_logos(client: TestClient) -> set[str]:
+    store = files(client)
+    assert isinstance(store, LocalFileStore)
+    return {
+        path.relative_to(store.root).as_posix()
+        for path in (store.root / "logos").rglob("*")
+        if path.is_file()
+    }

@@ -96,6 +96,11 @@ def test_create_works_with_a_jwt_and_on_beta(client: TestClient, account: Caller
             '"main_color" with value "#ff00" fails to match the required pattern: '
             "/^#([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$/",
         ),
+        (  # "$" alone would let a trailing newline through
+            {"main_color": "#fff\n", "brand_text": "B"},
+            '"main_color" with value "#fff\n" fails to match the required pattern: '
+            "/^#([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$/",
+        ),
         (
             {"main_color": "#ff00000", "brand_text": "B"},
             '"main_color" length must be less than or equal to 7 characters long',
@@ -121,6 +126,11 @@ def test_create_works_with_a_jwt_and_on_beta(client: TestClient, account: Caller
         (
             {"main_color": "#fff", "brand_text": "B", "short_company_url": "my company"},
             '"short_company_url" with value "my company" fails to match the required '
+            "pattern: /^(?=.*[a-zA-Z_~-])([a-zA-Z0-9_~-]+)$/",
+        ),
+        (
+            {"main_color": "#fff", "brand_text": "B", "short_company_url": "api\n"},
+            '"short_company_url" with value "api\n" fails to match the required '
             "pattern: /^(?=.*[a-zA-Z_~-])([a-zA-Z0-9_~-]+)$/",
         ),
         (

@@ -178,6 +178,22 @@ def test_accounts_create_text_output_shows_the_secret(store: list[str]) -> None:
     assert "textkey" in result.stdout and "sec" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("given", "phrase"),
+    [
+        (["--api-key", "a\x00b", "--api-secret", "s"], "--api-key"),
+        (["--api-key", "a:b", "--api-secret", "s"], "--api-key"),
+        (["--api-key", "a\tb", "--api-secret", "s"], "--api-key"),
+        (["--api-key", "k", "--api-secret", "s\x00"], "--api-secret"),
+        (["--api-key", "k", "--api-secret", "s\n"], "--api-secret"),
+    ],
+)
+def test_credentials_basic_auth_could_not_carry_are_refused(
+    store: list[str], given: list[str], phrase: str
+) -> None:
+    refused(meetd("accounts", "create", *given, *store), 2, phrase, "printable")
+
+
 @pytest.mark.parametrize("given", [["--api-key", "k"], ["--api-secret", "s"]])
 def test_api_key_and_secret_go_together(store: list[str], given: list[str]) -> None:
     refused(meetd("accounts", "create", *given, *store), 2, "--api-key and --api-secret")

@@ -135,6 +135,7 @@ def test_timestamp_accepts_iso_8601() -> None:
         "http://%zz",
         "http://ex%ample.com/",
         "http://user@/x",
+        "http://example.com/\n",  # "$" alone would let a trailing newline through
     ],
 )
 def test_http_url_messages(value: str) -> None:

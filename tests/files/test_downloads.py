@@ -51,6 +51,18 @@ def test_a_logo_that_is_not_there_is_404(client: TestClient) -> None:
     support.assert_error(response, 404, "NotFoundError", "File logos/white/none was not found")
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_name_too_long_for_the_file_system_is_404(
+    client: TestClient, store: LocalFileStore, method: str
+) -> None:
+    store.write(LOGO_KEY, LOGO, content_type="image/png")  # so its directory exists
+    key = "logos/white/" + "a" * 300  # past NAME_MAX (255)
+    response = client.request(method, f"/files/{key}")
+    assert response.status_code == 404
+    if method == "GET":
+        support.assert_error(response, 404, "NotFoundError", f"File {key} was not found")
+
+
 def test_a_signed_link_downloads_until_it_expires(
     client: TestClient, store: LocalFileStore, clock: FakeClock
 ) -> None:

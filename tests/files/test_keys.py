@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from meetd.files.keys import MAX_KEY_LENGTH, check_key, is_valid_key
+from meetd.files.keys import MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH, check_key, is_valid_key
+
+# Two segments as long as a segment may be, then what the key's length leaves.
+LONGEST_KEY = "/".join(
+    ["a" * MAX_SEGMENT_LENGTH] * 2 + ["b" * (MAX_KEY_LENGTH - 2 * MAX_SEGMENT_LENGTH - 2)]
+)
 
 
 @pytest.mark.parametrize(
@@ -14,7 +19,7 @@ from meetd.files.keys import MAX_KEY_LENGTH, check_key, is_valid_key
         "logos/favicon/0f3c.png",
         "recordings/r_1~2.mp4",
         "a",
-        "a" * MAX_KEY_LENGTH,
+        LONGEST_KEY,
     ],
 )
 def test_valid_keys(key: str) -> None:
@@ -40,7 +45,9 @@ def test_valid_keys(key: str) -> None:
         "logos/é",
         "logos/a\x00",
         "logos/a\n",
-        "a" * (MAX_KEY_LENGTH + 1),
+        LONGEST_KEY + "c",
+        "a" * (MAX_SEGMENT_LENGTH + 1),
+        "logos/" + "a" * 300,
     ],
 )
 def test_invalid_keys(key: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from meetd.clock import FakeClock
 from meetd.files import UPLOAD_FORM_SECONDS, FileStore
 from meetd.files.factory import open_file_store
+from meetd.files.keys import MAX_SEGMENT_LENGTH
 from meetd.files.local import LocalFileStore
 from meetd.settings import Settings
 
@@ -105,6 +106,26 @@ def test_directories_are_not_files(local: LocalFileStore) -> None:
     assert local.read("logos/white/a/b") is None  # under a file
     local.delete("logos/white")
     assert local.read("logos/white/a") == b"x"
+
+
+def test_the_longest_segment_is_a_file_name(local: LocalFileStore) -> None:
+    key = "logos/" + "a" * MAX_SEGMENT_LENGTH
+    local.write(key, b"x", content_type="image/png")  # its temporary name fits too
+    assert local.read(key) == b"x"
+
+
+def test_a_name_the_file_system_refuses_is_no_file(local: LocalFileStore) -> None:
+    # Keys are checked first, yet a valid key may still be a name the OS refuses (a symlink
+    # loop here; a segment past a smaller NAME_MAX elsewhere): no file, not an error.
+    local.write("logos/white/a", b"x", content_type="image/png")
+    os.symlink("loop", local.root / "logos" / "loop")
+    assert local.size("logos/loop") is None
+    assert local.stat("logos/loop/a") is None
+    assert local.read("logos/loop") is None
+    local.delete("logos/loop/a")
+    with pytest.raises(FileNotFoundError):
+        local.copy("logos/loop", "logos/white/b")
+    assert local.size("logos/white/b") is None
 
 
 def test_stale_temporary_files_are_deleted_after_the_forms_life(

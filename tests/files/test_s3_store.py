@@ -235,3 +235,49 @@ def test_a_theme_logo_through_the_bucket(s3_client: TestClient, s3: S3FileStore)
     assert s3.read(key) == LOGO
     assert s3.size(white["fields"]["key"]) is None  # moved out of the temporary area
     assert s3_client.get(response.json()["brand_image_white_url"]).content == LOGO
+
+
+def test_an_upload_gone_before_its_copy_in_the_bucket(
+    s3_client: TestClient, s3: S3FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent finalizeLogos took the favicon between this request's check and its
+    copy (tests/api/test_theme_logos.py races real requests on local files): the answer is
+    the 400 of a key already used, and the logos this request did copy are deleted."""
+    clock = s3_client.app.state.services.clock  # type: ignore[attr-defined]
+    caller = support.create_account(s3_client, clock)
+    theme = s3_client.post(
+        "/v1/meetings/themes", headers=caller.basic, json={"main_color": "#123", "brand_text": "B"}
+    ).json()
+    forms = s3_client.get("/v1/meetings/themes/logos-upload-urls", headers=caller.basic).json()
+    keys = {}
+    for form in forms:
+        logo_type = form["fields"]["logoType"]
+        data = pngs.opaque(32, 32, mode="RGBA") if logo_type == "favicon" else LOGO
+        uploaded = httpx.post(form["url"], data=form["fields"], files={"file": ("l.png", data)})
+        assert uploaded.status_code == 204, uploaded.text
+        keys[logo_type] = form["fields"]["key"]
+    files = s3_client.app.state.services.files  # type: ignore[attr-defined]
+    copy = files.copy
+
+    def copy_after_a_rival(source: str, target: str) -> None:
+        if source == keys["favicon"]:
+            files.delete(source)
+        copy(source, target)
+
+    monkeypatch.setattr(files, "copy", copy_after_a_rival)
+    response = s3_client.put(
+        f"/v1/meetings/themes/{theme['theme_id']}/finalizeLogos",
+        headers=caller.basic,
+        json={"keys": list(keys.values())},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "message": "could not finalize logos",
+        "name": "BadRequestError",
+        "errors": [{"logoKey": keys["favicon"], "code": "key_not_found"}],
+        "status": 400,
+    }
+    assert s3.client.list_objects_v2(Bucket=s3.bucket, Prefix="logos/")["KeyCount"] == 0
+    body = s3_client.get(f"/v1/meetings/themes/{theme['theme_id']}", headers=caller.basic).json()
+    assert body["brand_image_white"] is None and body["branded_favicon"] is None
