@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from meetd.store.backends import Params
+from meetd.store.backends import JIT, Params
 
 T = TypeVar("T")
 
@@ -49,7 +49,8 @@ async def _connect(url: str) -> asyncpg.Connection:
     # running it, and lists ran at 800 to 1 200 req/s against 2 400 to 2 700 with the generic
     # plan. The reads are written so that their generic plans walk the right index (see
     # store.paging, and tests/store/test_paging_plans.py), so they always use those.
-    return await asyncpg.connect(url, server_settings={"plan_cache_mode": "force_generic_plan"})
+    settings = {"plan_cache_mode": "force_generic_plan", "jit": JIT}
+    return await asyncpg.connect(url, server_settings=settings)
 
 
 class AsyncpgReader:

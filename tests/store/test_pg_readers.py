@@ -125,3 +125,27 @@ def test_a_read_cancelled_as_it_is_handed_a_connection_passes_it_on(url: str) ->
             await pool.aclose()
 
     assert asyncio.run(main()) == "served"
+
+
+def test_sessions_plan_as_the_reads_are_written_for(url: str) -> None:
+    """Reads use generic plans, and no session compiles queries (JIT): store.paging and
+    tests/store/test_paging_plans.py say why. The writer's session too, across its commits."""
+    from meetd.store.database import open_database
+
+    db = open_database(url)
+    try:
+
+        async def read() -> tuple[Any, ...] | None:
+            row = await db.read(
+                lambda c: c.row("SELECT current_setting('plan_cache_mode'), current_setting('jit')")
+            )
+            await db.close_reads()
+            return row
+
+        assert asyncio.run(read()) == ("force_generic_plan", "off")
+        for _ in range(2):  # a setting made in a transaction would not outlive a rollback
+            assert db.write_blocking(lambda c: c.fetchone("SELECT current_setting('jit')")) == (
+                "off",
+            )
+    finally:
+        db.close()
