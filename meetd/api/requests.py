@@ -33,20 +33,23 @@ async def _bounded_body(request: Request) -> bytes:
     """The body, read as it arrives and refused as soon as it passes
     :data:`MAX_BODY_BYTES` (or its Content-Length says it will), so a huge or endless
     body never sits in memory."""
-    too_large = InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
     if _announced_length(request) > MAX_BODY_BYTES:
-        raise too_large
+        raise _too_large()
     chunks = []
     received = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > MAX_BODY_BYTES:
-                raise too_large
+                raise _too_large()
             chunks.append(chunk)
     except ClientDisconnect:  # as /uploads answers it: the client's doing, not a 500
         raise BadRequestError("The client went away during the request") from None
     return b"".join(chunks)
+
+
+def _too_large() -> InputValidationError:
+    return InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _announced_length(request: Request) -> int:
