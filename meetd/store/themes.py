@@ -211,6 +211,9 @@ async def set_logos(
 ) -> tuple[ThemeRecord, list[str]]:
     """Point the theme's logo columns at finalized keys (by logo type); return the theme and
     the keys it no longer uses."""
+    # As every theme change: another process finalizing logos for this theme at the same
+    # moment would otherwise read the same old keys, and the key it set would be left behind.
+    _lock_application(conn, application_id)
     theme = await get_theme(conn, application_id, theme_id)
     replaced = []
     for logo_type, key in keys.items():
