@@ -19,14 +19,37 @@ from tests.store.test_room_inserts import room_insert
 T_DELETED = 1_900_000_000_000
 
 
-def seeded(db: Database) -> tuple[str, str, str]:
+def seeded(db: Database) -> dict[str, list[int]]:
     """Two applications whose rooms interleave, one room of the first deleted, and a third
-    application with no rooms."""
+    application with no rooms: each application's live serials, ascending."""
     first, second, empty = new_application(db), new_application(db), new_application(db)
     inserts = [room_insert(first if n % 3 else second) for n in range(14)]
-    db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
     db.write_blocking(lambda c: rooms.delete_room(c, first, inserts[4].room_id, T_DELETED))
-    return first, second, empty
+    live: dict[str, list[int]] = {first: [], second: [], empty: []}
+    for record in records:
+        if record.id != inserts[4].room_id:
+            live[record.application_id].append(record.serial)
+    return {application: sorted(serials) for application, serials in live.items()}
+
+
+def expected(serials: list[int], ask: Any) -> tuple[list[int], bool, bool, int]:
+    """The page the contract describes for ``ask``, worked out from the application's live
+    serials (ascending): its serials, whether rooms lie before and after it, the total."""
+    _, start_id, end_id, size = ask
+    if start_id is None and end_id is not None:  # the last rooms before end_id
+        candidates = [s for s in serials if s < end_id]
+        after = any(s >= end_id for s in serials)
+        return candidates[-size:], len(candidates) > size, after, len(serials)
+    low = start_id or 0
+    candidates = [s for s in serials if s >= low and (end_id is None or s < end_id)]
+    before = start_id is not None and any(s < start_id for s in serials)
+    after = len(candidates) > size or (end_id is not None and any(s >= end_id for s in serials))
+    return candidates[:size], before, after, len(serials)
+
+
+def summary(page: rooms.RoomPage) -> tuple[list[int], bool, bool, int]:
+    return [row[0] for row in page.rows], page.has_prev, page.has_next, page.total
 
 
 def read(db: Database, asks: list[Any]) -> tuple[list[rooms.RoomPage], list[rooms.RoomPage]]:
@@ -49,9 +72,9 @@ def read(db: Database, asks: list[Any]) -> tuple[list[rooms.RoomPage], list[room
 
 
 def test_each_page_is_the_page_read_alone(db: Database) -> None:
-    first, second, empty = seeded(db)
-    everything, _ = read(db, [(first, None, None, 100)])
-    s = [row[0] for row in everything[0].rows]  # the first application's live serials
+    live = seeded(db)
+    first, second, empty = live  # in the order seeded() made them
+    s = live[first]
     asks = [
         (first, None, None, 3),  # the first page
         (second, None, None, 20),  # all of it
@@ -98,7 +121,7 @@ def test_each_page_is_the_page_read_alone(db: Database) -> None:
 
 
 @pytest.fixture
-def db_with_rooms(db: Database) -> tuple[Database, tuple[str, str, str]]:
+def db_with_rooms(db: Database) -> tuple[Database, dict[str, list[int]]]:
     return db, seeded(db)
 
 
@@ -113,16 +136,17 @@ def db_with_rooms(db: Database) -> tuple[Database, tuple[str, str, str]]:
     count=st.integers(1, 8),
 )
 def test_pages_asked_together_match_pages_asked_alone(
-    db_with_rooms: tuple[Database, tuple[str, str, str]], data: Any, count: int
+    db_with_rooms: tuple[Database, dict[str, list[int]]], data: Any, count: int
 ) -> None:
-    db, applications = db_with_rooms
+    db, serials = db_with_rooms
     bound = st.none() | st.integers(0, 20)
     asks = data.draw(
         st.lists(
-            st.tuples(st.sampled_from(applications), bound, bound, st.integers(1, 6)),
+            st.tuples(st.sampled_from(sorted(serials)), bound, bound, st.integers(1, 6)),
             min_size=count,
             max_size=count,
         )
     )
     together, alone = read(db, asks)
     assert together == alone
+    assert [summary(page) for page in together] == [expected(serials[a[0]], a) for a in asks]
