@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from meetd.api.context import services
+from meetd.api.requests import content_length
 from meetd.errors import BadRequestError, ForbiddenError, InputValidationError, NotFoundError
 from meetd.files import PUBLIC_PREFIX, TEMPORARY_PREFIX, FileStore
 from meetd.files.forms import UploadPolicy
@@ -74,7 +75,7 @@ class _UploadReader:
         if media_type != b"multipart/form-data" or not boundary:
             raise InputValidationError("The upload must be multipart/form-data")
         self.store = store
-        self.content_length = _content_length(request)
+        self.content_length = content_length(request)
         self.fields: dict[str, str] = {}
         self.policy: UploadPolicy | None = None
         self.file: bytearray | None = None
@@ -183,13 +184,6 @@ def _text(raw: bytes) -> str:
         return raw.decode()
     except UnicodeDecodeError:
         raise InputValidationError("An upload field is not UTF-8") from None
-
-
-def _content_length(request: Request) -> int | None:
-    text = request.headers.get("content-length")
-    if text is None or not text.isdigit():
-        return None
-    return int(text)
 
 
 async def download(request: Request) -> Response:

@@ -33,7 +33,7 @@ async def _bounded_body(request: Request) -> bytes:
     """The body, read as it arrives and refused as soon as it passes
     :data:`MAX_BODY_BYTES` (or its Content-Length says it will), so a huge or endless
     body never sits in memory."""
-    if _announced_length(request) > MAX_BODY_BYTES:
+    if (content_length(request) or 0) > MAX_BODY_BYTES:
         raise _too_large()
     chunks = []
     received = 0
@@ -52,13 +52,19 @@ def _too_large() -> InputValidationError:
     return InputValidationError(f"The request body is larger than {MAX_BODY_BYTES} bytes")
 
 
-def _announced_length(request: Request) -> int:
-    """What Content-Length says, capped just past the limit (0 without one): int() would
-    refuse thousands of digits, and any number that long is over the limit anyway."""
-    digits = request.headers.get("content-length", "").lstrip("0")
+# Past this many digits a Content-Length is over every limit here; int() would also refuse a
+# few thousand of them.
+_MAX_LENGTH_DIGITS = 18
+
+
+def content_length(request: Request) -> int | None:
+    """What Content-Length announces (None without a valid one), capped at 10**18: larger
+    numbers are over every limit anyway."""
+    digits = request.headers.get("content-length", "")
     if not (digits.isascii() and digits.isdigit()):
-        return 0
-    return int(digits) if len(digits) <= len(str(MAX_BODY_BYTES)) else MAX_BODY_BYTES + 1
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else 10**_MAX_LENGTH_DIGITS
 
 
 def query_int(
