@@ -13,8 +13,8 @@ never queue behind the writer.
 Read functions are coroutines over a :class:`~meetd.store.backends.Reader`. SQLite reads run
 inline on the event loop: an indexed lookup takes microseconds, less than a thread hop would.
 PostgreSQL reads run on the loop too, on a few asyncpg connections
-(:mod:`meetd.store.pg_readers`), and reads that concurrent requests can share (a room by its
-id) go in one query (:meth:`Database.read_together`).
+(:mod:`meetd.store.pg_readers`). On both, reads that concurrent requests can share (a room by
+its id, a page of rooms) go in one call for all of them (:meth:`Database.read_together`).
 """
 
 from __future__ import annotations
@@ -160,28 +160,42 @@ class Database:
         return await self._reader_pool().run(fn)
 
     async def read_together(self, group: ReadGroup, item: Any) -> Any:
-        """``group(reader, [item])[0]``, raised when it is an exception. On PostgreSQL the
-        items of all the requests that ask in one loop iteration go in one call, run at the
-        next: one query and one round trip for all of them, where each read's own query cost
-        the loop more than the rest of its request (GET room 8 800 → 16 000 req/s,
-        docs/performance.md). SQLite reads stay inline: they cost microseconds."""
-        if self._reader is not None:
-            result = (await self.read(lambda c: group(c, [item])))[0]
-        else:
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[Any] = loop.create_future()
-            key = (loop, group)
-            queued = self._read_groups.get(key)
-            if queued is None:
-                queued = self._read_groups[key] = []
+        """``group(reader, [item])[0]``, raised when it is an exception. The items of all the
+        requests that ask in one loop iteration go in one call, run at the next: one query
+        for all of them, where each read's own query cost the loop more than the rest of its
+        request (docs/performance.md). On PostgreSQL that is also one round trip (GET room
+        8 800 → 16 000 req/s); on SQLite, where the call runs on the loop at once, GET room
+        went from 12 700 to 18 000 req/s over 500 rooms."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        key = (loop, group)
+        queued = self._read_groups.get(key)
+        if queued is None:
+            queued = self._read_groups[key] = []
+            if self._reader is not None:
+                loop.call_soon(self._read_group_now, key)
+            else:
                 task = loop.create_task(self._read_group(key))
                 self._read_tasks.add(task)  # the loop keeps only a weak reference
                 task.add_done_callback(self._read_tasks.discard)
-            queued.append((item, future))
-            result = await future
+        queued.append((item, future))
+        result = await future
         if isinstance(result, Exception):
             raise result
         return result
+
+    def _read_group_now(self, key: tuple[asyncio.AbstractEventLoop, ReadGroup]) -> None:
+        """SQLite: the group's call, run to its end on the loop (its awaits complete at once
+        on a Connection), in the iteration's read transaction."""
+        assert self._reader is not None and self._snapshots is not None
+        queued = self._read_groups.pop(key)
+        items = [item for item, _ in queued]
+        try:
+            self._snapshots.begin()
+            results = run_now(key[1](self._reader, items))
+        except Exception as error:
+            results = [error] * len(queued)
+        _settle_reads(queued, results)
 
     async def _read_group(self, key: tuple[asyncio.AbstractEventLoop, ReadGroup]) -> None:
         queued = self._read_groups.pop(key)
@@ -195,9 +209,7 @@ class Database:
             for _, future in queued:
                 future.cancel()
             raise
-        for (_, future), result in zip(queued, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        _settle_reads(queued, results)
 
     def _reader_pool(self) -> ReaderPool:
         """The running loop's PostgreSQL read connections, made on its first read."""
@@ -235,6 +247,13 @@ class Database:
             return run_now(fn(self._reader))
         result: T = self.write_blocking(fn)
         return result
+
+
+def _settle_reads(queued: list[tuple[Any, asyncio.Future[Any]]], results: list[Any]) -> None:
+    """Give each request of a read group its own result (a row, or its own error)."""
+    for (_, future), result in zip(queued, results, strict=True):
+        if not future.done():  # (a request cancelled meanwhile)
+            future.set_result(result)
 
 
 def open_database(url: str) -> Database:

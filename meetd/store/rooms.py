@@ -7,6 +7,7 @@ transaction (see :mod:`meetd.store.database`); none commits on its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -334,18 +335,46 @@ _SELECT_BY_KEYS = _SELECT.replace(
     " AND r.deleted_at IS NULL",
 )
 
+# SQLite has no arrays: the keys are rows of a VALUES list, (ordinal, id, application) each,
+# at most this many a statement (three parameters each stays under the limit of 999
+# parameters a statement of SQLite before 3.32).
+_SQLITE_KEYS_PER_READ = 64
+
+
+@functools.lru_cache(maxsize=_SQLITE_KEYS_PER_READ)
+def _sqlite_select_by_keys(count: int) -> str:
+    keys = ", ".join(["(?, ?, ?)"] * count)
+    return _SELECT.replace(
+        " FROM rooms r",
+        f", k.column1 FROM (VALUES {keys}) AS k"
+        " JOIN rooms r ON r.id = k.column2 AND r.application_id = k.column3"
+        " AND r.deleted_at IS NULL",
+    )
+
 
 async def get_room_rows(conn: Reader, keys: list[tuple[str, str]]) -> list[RoomRow | NotFoundError]:
-    """:func:`get_room_row` for each ``(application_id, room_id)``: the row, or the error."""
-    if len(keys) == 1 or conn.dialect != "postgresql":
-        found: list[RoomRow | NotFoundError] = []
-        for application_id, room_id in keys:
-            try:
-                found.append(await get_room_row(conn, application_id, room_id))
-            except NotFoundError as error:
-                found.append(error)
-        return found
-    rows = await conn.rows(_SELECT_BY_KEYS, ([key[1] for key in keys], [key[0] for key in keys]))
+    """:func:`get_room_row` for each ``(application_id, room_id)``: the row, or the error. The
+    rooms of several keys are read by one statement, each key joined to its room by the
+    unique index on ids (tests/store/test_room_reads.py)."""
+    if len(keys) == 1:
+        try:
+            return [await get_room_row(conn, *keys[0])]
+        except NotFoundError as error:
+            return [error]
+    if conn.dialect == "postgresql":
+        rows = await conn.rows(
+            _SELECT_BY_KEYS, ([key[1] for key in keys], [key[0] for key in keys])
+        )
+    else:
+        rows = []
+        for start in range(0, len(keys), _SQLITE_KEYS_PER_READ):
+            chunk = keys[start : start + _SQLITE_KEYS_PER_READ]
+            params = [
+                value
+                for ordinal, (application_id, room_id) in enumerate(chunk, start + 1)
+                for value in (ordinal, room_id, application_id)
+            ]
+            rows += await conn.rows(_sqlite_select_by_keys(len(chunk)), params)
     by_ord = {row[-1]: tuple(row[:-1]) for row in rows}
     return [by_ord.get(n) or room_not_found(key[1]) for n, key in enumerate(keys, 1)]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from meetd.errors import NotFoundError
-from meetd.store import rooms
+from meetd.store import migrations, rooms
 from meetd.store.database import Database, open_database
 from tests import support
 from tests.store.conftest import new_application
@@ -88,8 +88,7 @@ def test_concurrent_reads_share_one_query(db: Database, application_id: str, req
     results = asyncio.run(main())
     assert [row[1] for row in results[:-1]] == [insert.room_id for insert in inserts[:-1]]
     assert isinstance(results[-1], NotFoundError)
-    # PostgreSQL asks once for all; SQLite reads inline, one request at a time.
-    assert calls == ([requests] if db.dialect == "postgresql" else [1] * requests)
+    assert calls == [requests]  # one call for all the requests of the loop iteration
 
 
 def test_a_failing_shared_query_fails_each_request(db: Database, application_id: str) -> None:
@@ -136,3 +135,43 @@ def test_requests_are_cancelled_with_their_shared_read() -> None:
             assert [type(result) for result in results] == [asyncio.CancelledError] * 2
         finally:
             db.close()
+
+
+def test_more_keys_than_one_statement_takes(db: Database, application_id: str) -> None:
+    """SQLite reads the rooms of 64 keys a statement: past that, each key still gets its own
+    room, in order, across the statements."""
+    inserts = [room_insert(application_id) for _ in range(100)]
+    db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    ids = [insert.room_id for insert in inserts]
+    ids[3] = ids[70] = str(uuid.uuid4())  # missing, in the first and in the second statement
+    keys = [(application_id, room_id) for room_id in [*ids, *reversed(ids)]]
+
+    async def read() -> list[Any]:
+        found = await db.read(lambda c: rooms.get_room_rows(c, keys))
+        await db.close_reads()
+        return found
+
+    found = asyncio.run(read())
+    assert len(found) == 200
+    for (_, room_id), row in zip(keys, found, strict=True):
+        if room_id in (ids[3], ids[70]):
+            assert isinstance(row, NotFoundError)
+        else:
+            assert isinstance(row, tuple) and row[1] == room_id
+
+
+def test_sqlite_finds_each_key_by_the_index_on_ids(tmp_path: Any) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
+    try:
+        db.write_blocking(migrations.upgrade)
+        statement = rooms._sqlite_select_by_keys(3)
+        plan = db.read_blocking(
+            lambda c: c.rows(
+                f"EXPLAIN QUERY PLAN {statement}", [1, "a", "b", 2, "c", "d", 3, "e", "f"]
+            )
+        )
+    finally:
+        db.close()
+    steps = [row[-1] for row in plan]
+    assert "SEARCH r USING INDEX sqlite_autoindex_rooms_1 (id=?)" in steps
+    assert not any(step.startswith("SCAN r") for step in steps)
