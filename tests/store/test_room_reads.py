@@ -22,9 +22,11 @@ def test_rows_in_order_with_an_error_for_each_room_not_found(
     db: Database, application_id: str
 ) -> None:
     other = new_application(db)
-    mine = [room_insert(application_id) for _ in range(3)]
+    mine = [room_insert(application_id) for _ in range(4)]
     theirs = room_insert(other)
     db.write_blocking(lambda c: rooms.insert_rooms(c, [*mine, theirs]))
+    deleted = mine[3].room_id
+    db.write_blocking(lambda c: rooms.delete_room(c, application_id, deleted, now_ms=0))
     missing = str(uuid.uuid4())
     keys = [
         (application_id, mine[2].room_id),
@@ -33,6 +35,7 @@ def test_rows_in_order_with_an_error_for_each_room_not_found(
         (application_id, theirs.room_id),  # another application's room
         (application_id, mine[2].room_id),  # the same room twice
         (other, theirs.room_id),
+        (application_id, deleted),
     ]
 
     async def read() -> tuple[list[Any], list[Any]]:
@@ -54,6 +57,7 @@ def test_rows_in_order_with_an_error_for_each_room_not_found(
         NotFoundError,
         tuple,
         tuple,
+        NotFoundError,
     ]
     assert [found for found in together if isinstance(found, tuple)] == [
         found for found in alone if isinstance(found, tuple)
@@ -61,6 +65,7 @@ def test_rows_in_order_with_an_error_for_each_room_not_found(
     assert [str(found) for found in together if isinstance(found, NotFoundError)] == [
         f"The room with id: {missing} could not be found",
         f"The room with id: {theirs.room_id} could not be found",
+        f"The room with id: {deleted} could not be found",
     ]
     assert together[0][1] == mine[2].room_id  # type: ignore[index]
 
