@@ -173,9 +173,17 @@ async def finalize_logos(request: Request) -> Response:
     # them.
     try:
         await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
+    except BaseException:
+        await _delete_files(services.files, list(permanent.values()))
+        raise
+    try:
         theme, replaced = await services.db.write(
             lambda c: themes.set_logos(c, application_id, theme_id, permanent)
         )
+    except asyncio.CancelledError:
+        # The request was cancelled (the server is stopping), not the write: it may still
+        # commit, so its copies stay. At worst they are files nothing uses.
+        raise
     except BaseException:
         await _delete_files(services.files, list(permanent.values()))
         raise

@@ -3,6 +3,8 @@ errors, the theme's keys and links, downloads, and files deleted when nothing us
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -306,6 +308,30 @@ def test_the_same_uploads_finalized_at_once(client: TestClient, account: Caller)
             in_use |= {body[f"brand_image_{kind}"] for kind in ("white", "colored")}
             in_use.add(body["branded_favicon"])
         assert stored_logos(client) == in_use - {None}  # a theme may have lost every race
+
+
+def test_a_request_cancelled_during_its_commit_keeps_the_copies(
+    client: TestClient, account: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the server stops, a request may be cancelled while its write is queued; the
+    write still commits. Its copies must stay, or the theme would name missing files."""
+    theme = create_theme(client, account)
+    key = upload(client, forms(client, account)["white"], LOGO)
+    database = client.app.state.services.db  # type: ignore[attr-defined]
+    write = database.write
+
+    async def cancelled_after(fn: Any) -> Any:
+        await write(fn)  # it commits
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(database, "write", cancelled_after)
+    with pytest.raises(concurrent.futures.CancelledError):  # as the test client reports it
+        finalize(client, account, theme["theme_id"], [key])
+    monkeypatch.undo()
+
+    body = client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).json()
+    assert body["brand_image_white"] is not None
+    assert client.get(body["brand_image_white_url"]).content == LOGO
 
 
 def stored_logos(client: TestClient) -> set[str]:
