@@ -170,7 +170,7 @@ async def finalize_logos(request: Request) -> Response:
     permanent = {logo_type: permanent_logo_key(key) for logo_type, key in by_type.items()}
     # Copy first, commit second: the other order could leave a theme pointing at a file that
     # never arrived. If either step fails, the copies made are deleted, as nothing links to
-    # them.
+    # them; a request cancelled during the commit keeps them (below).
     try:
         await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
     except BaseException:

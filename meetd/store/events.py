@@ -384,9 +384,10 @@ async def list_events(
         key.append(("room_id", room_id))
     elif status is not None:
         key.append(("status", status))
+    keyed = {name for name, _ in key}
     conditions, params = ["TRUE"], []
     for column, value in (("type", event_type), ("status", status)):
-        if value is not None and column not in dict(key):
+        if value is not None and column not in keyed:
             conditions.append(f"{column} = ?")
             params.append(value)
     where = " AND ".join(conditions)
