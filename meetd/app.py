@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import random
 from collections.abc import AsyncIterator
 
@@ -25,6 +27,8 @@ from meetd.store import migrations
 from meetd.store.database import open_database
 from meetd.sweeper import ExpirySweeper
 
+log = logging.getLogger("meetd")
+
 
 def create_app(
     settings: Settings,
@@ -32,11 +36,12 @@ def create_app(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     run_sweeper: bool = True,
+    freeze_heap: bool = False,
 ) -> MeetdASGI:
     """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``: no
     background tasks then (the sweeper, the callback delivery worker, the upload cleanup);
     they call ``services.sweeper.sweep_once()`` and ``services.delivery.deliver_once()``
-    themselves."""
+    themselves. ``meetd serve`` passes ``freeze_heap`` (:func:`freeze_startup_heap`)."""
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
     metrics = Metrics()
     clock = clock or SystemClock()
@@ -75,6 +80,8 @@ def create_app(
                     asyncio.create_task(services.delivery.run()),
                     asyncio.create_task(keep_deleting_stale_uploads(services.files, clock)),
                 ]
+            if freeze_heap:
+                freeze_startup_heap()
             try:
                 yield
             finally:
@@ -90,3 +97,20 @@ def create_app(
     app = MeetdASGI(Router(all_resources()), metrics, lifespan)
     app.state.services = services
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Takes every object that exists once the server has started out of the cyclic garbage
+    collector's sight (``gc.freeze``).
+
+    A full collection walks every tracked object, and with meetd's modules and libraries
+    loaded there are some 45 000: under load, each full collection held the event loop for
+    16 to 25 ms, every few seconds (measured with ``gc.callbacks``; docs/performance.md). Those
+    objects live as long as the process, so the collector has nothing to find among them.
+    Garbage is collected first, so none is kept for good. Not in tests, which build many apps
+    in one process and would keep each one's cycles."""
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "startup heap frozen for the garbage collector", extra={"objects": gc.get_freeze_count()}
+    )

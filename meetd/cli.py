@@ -152,7 +152,7 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     else:
         from meetd.app import create_app
 
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, freeze_heap=True), **options)
 
 
 def worker_app() -> Any:
@@ -160,7 +160,7 @@ def worker_app() -> Any:
     from meetd.app import create_app
     from meetd.settings import settings_from_handoff
 
-    return create_app(settings_from_handoff())
+    return create_app(settings_from_handoff(), freeze_heap=True)
 
 
 def _prepare_database(settings: Settings, *, announce: bool) -> dict[str, str] | None:

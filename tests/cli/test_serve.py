@@ -52,6 +52,7 @@ def test_serve_prints_the_first_account_once_and_it_works(
     # uvicorn ends by re-raising the SIGTERM it handled, after a graceful shutdown.
     assert server.process.returncode in (0, -signal.SIGTERM), server.stderr[-2000:]
     assert "Application shutdown complete" in server.stderr
+    assert "startup heap frozen for the garbage collector" in server.stderr
 
     again = servers.start(data_dir, database_url=database_url)
     assert "API secret" not in again.stdout
