@@ -273,8 +273,8 @@ class WalState:
     copied: int
 
     def written_since(self, earlier: WalState | None) -> bool:
-        """Whether commits reached the WAL between the earlier pass and this one: it holds
-        other frames than then (more, or fewer when it started over)."""
+        """Whether the WAL changed between the earlier pass and this one: commits reached it
+        (more frames, or fewer when it started over), or a reader that held frames let go."""
         return self.frames > 0 and self != earlier
 
 
