@@ -104,7 +104,7 @@ def freeze_startup_heap() -> None:
     collector's sight (``gc.freeze``).
 
     A full collection walks every tracked object, and with meetd's modules and libraries
-    loaded there are some 45 000: under load, each full collection held the event loop for
+    loaded there are some 50 000: under load, each full collection held the event loop for
     16 to 25 ms, every few seconds (measured with ``gc.callbacks``; docs/performance.md). Those
     objects live as long as the process, so the collector has nothing to find among them.
     Garbage is collected first, so none is kept for good. Not in tests, which build many apps
