@@ -1,6 +1,7 @@
-"""SQLite's checkpoint thread (meetd.store.backends.Checkpointer): passes follow each other
-closely while the WAL keeps changing, so that it can start over under writes that never pause,
-and slow down again when nothing is written."""
+"""SQLite's checkpoint thread (meetd.store.backends.Checkpointer, CheckpointPacing): passes
+follow each other closely while the WAL keeps changing, so that it can start over under writes
+that never pause; they pause longer and longer while it cannot, and slow down again when
+nothing is written. The WAL file is cut back when it starts over."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from meetd.store.backends import Checkpointer, SQLiteBackend, WalState
+from meetd.store import backends
+from meetd.store.backends import Checkpointer, CheckpointPacing, SQLiteBackend, WalState
 from meetd.store.database import open_database
 
 
@@ -32,6 +34,77 @@ def test_a_pass_tells_whether_the_wal_was_written_since_the_last(
     earlier: WalState | None, now: WalState, written: bool
 ) -> None:
     assert now.written_since(earlier) is written
+
+
+@pytest.mark.parametrize(
+    ("earlier", "now", "started_over"),
+    [
+        (None, WalState(frames=10, copied=10), False),  # nothing to compare with
+        (WalState(40, 40), WalState(frames=55, copied=55), False),  # grew
+        (WalState(40, 40), WalState(frames=40, copied=40), False),  # unchanged
+        (WalState(40, 40), WalState(frames=12, copied=12), True),  # fewer frames: from the top
+        (WalState(40, 40), WalState(frames=0, copied=0), True),  # started over, nothing new
+    ],
+)
+def test_a_pass_tells_whether_the_wal_started_over_since_the_last(
+    earlier: WalState | None, now: WalState, started_over: bool
+) -> None:
+    assert now.started_over_since(earlier) is started_over
+
+
+IDLE, QUICK = CheckpointPacing.IDLE_SECONDS, CheckpointPacing.QUICK_SECONDS
+TRIES, LONGEST = CheckpointPacing.QUICK_TRIES, CheckpointPacing.LONGEST_PAUSE
+
+
+def waits_for(frames: list[int]) -> list[float]:
+    """The waits that passes finding these frame counts lead to, one after another."""
+    pacing = CheckpointPacing()
+    last: WalState | None = None
+    waits = []
+    for count in frames:
+        state = WalState(frames=count, copied=count)
+        waits.append(pacing.next_wait(state, last))
+        last = state
+    return waits
+
+
+def test_quick_passes_while_the_wal_keeps_changing_and_it_starts_over() -> None:
+    # writes that leave gaps: the WAL starts over every few passes, as at 3 000 creates a second
+    frames = [30, 70, 110, 20, 60, 100, 140, 10, 50]
+    assert waits_for(frames) == [QUICK] * len(frames)
+
+
+def test_longer_and_longer_pauses_while_the_wal_cannot_start_over() -> None:
+    # commits closer together than a pass lasts: the WAL only grows
+    growing = [100 * (n + 1) for n in range(4 * (TRIES + 1))]
+    rounds = [QUICK] * TRIES
+    assert IDLE < 2 * IDLE < LONGEST == 4 * IDLE  # the pauses below double up to the longest
+    assert waits_for(growing) == [
+        *rounds,
+        IDLE,
+        *rounds,
+        2 * IDLE,
+        *rounds,
+        LONGEST,
+        *rounds,
+        LONGEST,
+    ]
+
+
+def test_the_wal_starting_over_brings_back_the_first_pace() -> None:
+    growing = [100 * (n + 1) for n in range(2 * (TRIES + 1))]
+    after = [5, *[100 * (n + 1) for n in range(TRIES + 1)]]
+    waits = waits_for(growing + after)
+    assert waits[TRIES] == IDLE and waits[2 * TRIES + 1] == 2 * IDLE
+    # the WAL started over: quick passes again, a full round of tries, then the first pause
+    assert waits[2 * TRIES + 2 :] == [QUICK, *[QUICK] * TRIES, IDLE]
+
+
+def test_a_pass_that_finds_nothing_new_brings_back_the_first_pace() -> None:
+    growing = [100 * (n + 1) for n in range(2 * (TRIES + 1))]
+    waits = waits_for([*growing, growing[-1], growing[-1] + 10])
+    assert waits[2 * TRIES + 1] == 2 * IDLE
+    assert waits[-2:] == [IDLE, QUICK]  # nothing new: idle; then writes: quick tries again
 
 
 class ScriptedPasses:
@@ -58,7 +131,7 @@ class ScriptedPasses:
         return not self.rows  # True stops the thread
 
 
-def test_passes_follow_closely_while_the_wal_changes(tmp_path: Path) -> None:
+def test_the_thread_waits_as_its_pacing_says(tmp_path: Path) -> None:
     checkpointer = Checkpointer(SQLiteBackend(tmp_path / "meetd.sqlite3"))
     checkpointer.conn.raw.close()
     script = ScriptedPasses(
@@ -75,9 +148,8 @@ def test_passes_follow_closely_while_the_wal_changes(tmp_path: Path) -> None:
     checkpointer.conn = script  # type: ignore[assignment]
     checkpointer.stopping = script  # type: ignore[assignment]
     checkpointer.run()
-    idle, busy = Checkpointer.IDLE_SECONDS, Checkpointer.BUSY_SECONDS
-    assert busy < idle
-    assert script.waits == [idle, idle, busy, busy, busy, idle, idle, busy]
+    assert QUICK < IDLE
+    assert script.waits == [IDLE, IDLE, QUICK, QUICK, QUICK, IDLE, IDLE, QUICK]
 
 
 def wal_restarts(wal: Path) -> int:
@@ -105,3 +177,47 @@ def test_the_wal_starts_over_under_writes_that_keep_coming(tmp_path: Path) -> No
         assert wal_restarts(wal) > first
     finally:
         database.close()
+
+
+def test_the_wal_file_is_cut_back_when_it_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backends, "WAL_SIZE_LIMIT", 256 * 1024)
+    path = tmp_path / "meetd.sqlite3"
+    wal = path.with_name(path.name + "-wal")
+    database = open_database(f"sqlite:///{path}")
+    try:
+        database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body BLOB)"))
+        # A reader holding its snapshot keeps every frame after it in the WAL.
+        reader = sqlite3.connect(path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        for _ in range(100):
+            database.write_blocking(
+                lambda c: c.execute("INSERT INTO notes (body) VALUES (randomblob(20000))")
+            )
+        grown = wal.stat().st_size
+        assert grown > 2_000_000
+        reader.rollback()
+        reader.close()
+        restarts = wal_restarts(wal)
+        deadline = time.monotonic() + 20
+        while wal_restarts(wal) == restarts and time.monotonic() < deadline:
+            # the checkpoint thread copies the frames; the next write then starts the WAL over
+            database.write_blocking(lambda c: c.execute("INSERT INTO notes (body) VALUES (1)"))
+            time.sleep(0.05)
+        assert wal_restarts(wal) > restarts
+        assert wal.stat().st_size <= 256 * 1024
+    finally:
+        database.close()
+
+
+def test_temporary_storage_stays_in_memory(tmp_path: Path) -> None:
+    # A multi-row insert's statement journal spilled to a temporary file past 64 KiB, every
+    # few batches under load (meetd.store.backends.SQLiteBackend.connect).
+    backend = SQLiteBackend(tmp_path / "meetd.sqlite3")
+    for conn in (backend.connect(), backend.connect_writer()):
+        try:
+            assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+        finally:
+            conn.raw.close()
