@@ -154,9 +154,6 @@ def is_unique_violation(error: BaseException) -> bool:
     return isinstance(error, psycopg.errors.UniqueViolation)
 
 
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-
 class SQLiteBackend(Backend):
     dialect = "sqlite"
 
@@ -189,9 +186,6 @@ class SQLiteBackend(Backend):
         # The writer runs on the event loop: checkpoints (which fsync) must not run there.
         # A Checkpointer thread does them instead.
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        # The WAL file keeps the size it grew to; when the writer starts it over, SQLite cuts
-        # it back to this (after a burst of writes, rather than at meetd's stop).
-        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return conn
 
     def begin_write(self, conn: Connection) -> None:

@@ -1,7 +1,7 @@
 """SQLite's checkpoint thread (meetd.store.backends.Checkpointer, CheckpointPacing): passes
 follow each other closely while the WAL keeps changing, so that it can start over under writes
 that never pause; they pause longer and longer while it cannot, and slow down again when
-nothing is written. The WAL file is cut back when it starts over."""
+nothing is written."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from meetd.store import backends
 from meetd.store.backends import Checkpointer, CheckpointPacing, SQLiteBackend, WalState
 from meetd.store.database import open_database
 
@@ -175,39 +174,6 @@ def test_the_wal_starts_over_under_writes_that_keep_coming(tmp_path: Path) -> No
             )
             time.sleep(0.003)
         assert wal_restarts(wal) > first
-    finally:
-        database.close()
-
-
-def test_the_wal_file_is_cut_back_when_it_starts_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(backends, "WAL_SIZE_LIMIT", 256 * 1024)
-    path = tmp_path / "meetd.sqlite3"
-    wal = path.with_name(path.name + "-wal")
-    database = open_database(f"sqlite:///{path}")
-    try:
-        database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body BLOB)"))
-        # A reader holding its snapshot keeps every frame after it in the WAL.
-        reader = sqlite3.connect(path)
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        for _ in range(100):
-            database.write_blocking(
-                lambda c: c.execute("INSERT INTO notes (body) VALUES (randomblob(20000))")
-            )
-        grown = wal.stat().st_size
-        assert grown > 2_000_000
-        reader.rollback()
-        reader.close()
-        restarts = wal_restarts(wal)
-        deadline = time.monotonic() + 20
-        while wal_restarts(wal) == restarts and time.monotonic() < deadline:
-            # the checkpoint thread copies the frames; the next write then starts the WAL over
-            database.write_blocking(lambda c: c.execute("INSERT INTO notes (body) VALUES (1)"))
-            time.sleep(0.05)
-        assert wal_restarts(wal) > restarts
-        assert wal.stat().st_size <= 256 * 1024
     finally:
         database.close()
 
