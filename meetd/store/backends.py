@@ -282,89 +282,80 @@ class WalState:
         (more frames, or fewer when it started over), or a reader that held frames let go."""
         return self.frames > 0 and self != earlier
 
-    def started_over_since(self, earlier: WalState | None) -> bool:
-        """Whether the WAL started over from its beginning since the earlier pass, as far as
-        the counts tell: it holds fewer frames. (It may also have started over and grown past
-        the earlier count; passes close together seldom let it.)"""
-        return earlier is not None and self.frames < earlier.frames
 
+class CommitGate(Protocol):
+    """Holds the writer's commits while a checkpoint pass runs (runners.LoopWriter)."""
 
-class CheckpointPacing:
-    """When the checkpoint thread's next pass comes, from what the last two passes found.
+    def hold_commits(self, wait: float, longest: float) -> bool: ...
 
-    A pass copies the frames committed before it began, and SQLite starts the WAL file over
-    only at a write transaction that begins with *every* frame copied: no commit may come
-    while a pass runs. Under writes that never pause (a commit every few milliseconds) a pass
-    every half second never leaves the WAL in that state, and the file grew by about 60 MB a
-    second. So while the WAL keeps changing, passes follow each other :attr:`QUICK_SECONDS`
-    apart: each then has only a few milliseconds' commits to copy, and soon one ends before
-    the next commit and the WAL starts over.
-
-    That needs gaps between commits longer than a pass. When commits come closer (measured:
-    at 6 000 creates a second, not at 3 000), the WAL never starts over, and quick passes only
-    cost, each with its two fsyncs: creates went 8 % slower with them. So after
-    :attr:`QUICK_TRIES` quick passes without the WAL starting over, the next pass waits a
-    pause, half a second at first and twice as long after each such round, up to
-    :attr:`LONGEST_PAUSE`; then quick passes try again. The WAL starting over, or a pass that
-    finds nothing new, brings back the first pace (docs/performance.md).
-    """
-
-    IDLE_SECONDS = 0.5
-    QUICK_SECONDS = 0.01
-    QUICK_TRIES = 10
-    LONGEST_PAUSE = 2.0
-
-    def __init__(self) -> None:
-        self.tries = self.QUICK_TRIES  # quick passes left before a pause
-        self.pause = self.IDLE_SECONDS  # the next pause after quick passes that failed
-
-    def reset(self) -> float:
-        """The first pace again: the wait before the next pass."""
-        self.tries, self.pause = self.QUICK_TRIES, self.IDLE_SECONDS
-        return self.IDLE_SECONDS
-
-    def next_wait(self, state: WalState, last: WalState | None) -> float:
-        """The wait before the next pass, after one that found ``state`` (``last``: what the
-        one before it found, if any)."""
-        if state.started_over_since(last):
-            self.reset()
-            return self.QUICK_SECONDS
-        if not state.written_since(last):
-            return self.reset()
-        if self.tries > 0:
-            self.tries -= 1
-            return self.QUICK_SECONDS
-        wait = self.pause
-        self.tries, self.pause = self.QUICK_TRIES, min(2 * self.pause, self.LONGEST_PAUSE)
-        return wait
+    def release_commits(self) -> None: ...
 
 
 class Checkpointer(threading.Thread):
-    """Copies the SQLite WAL back into the database file off the event loop, paced by
-    :class:`CheckpointPacing`.
+    """Copies the SQLite WAL back into the database file off the event loop, a pass every
+    :attr:`PACE_SECONDS` while writes come.
 
     PASSIVE checkpoints never block the writer or readers; the WAL is truncated on close.
+
+    A pass copies the frames committed before it began, and SQLite starts the WAL file over
+    only at a write transaction that begins with *every* frame copied: no commit may come
+    while a pass runs. Under writes that never pause (a commit every millisecond or two)
+    that never happened: the WAL grew by 60 to 100 MB a second, and each commit's frames
+    went to the end of a growing file, which costs the loop twice what overwriting does.
+    Passes 10 ms apart let it start over at 3 000 creates a second, not at 6 000, and cost
+    those creates 8 %. So once the WAL holds :attr:`START_OVER_FRAMES`, the thread catches
+    up with a few passes back to back, then asks the writer (a :class:`CommitGate`) to hold
+    its commits for one last pass, which has only a few milliseconds' frames to copy; the
+    next write starts the WAL over (docs/performance.md).
     """
 
-    def __init__(self, backend: SQLiteBackend) -> None:
+    PACE_SECONDS = 0.5
+    START_OVER_FRAMES = 4096  # 16 MiB of 4 KiB pages
+    CATCH_UP_PASSES = 3
+    HOLD_WAIT_SECONDS = 0.05  # for the loop to agree to hold its commits
+    LONGEST_HOLD_SECONDS = 0.02  # the loop lets its commits go after this, pass or not
+
+    def __init__(self, backend: SQLiteBackend, commits: CommitGate | None = None) -> None:
         super().__init__(name="meetd-checkpoint", daemon=True)
         self.conn = backend.connect()
+        self.commits = commits
         self.stopping = threading.Event()
-        self.pacing = CheckpointPacing()
 
     def run(self) -> None:
         last: WalState | None = None
-        wait = self.pacing.reset()
-        while not self.stopping.wait(wait):
-            try:
-                row = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error:
-                log.exception("WAL checkpoint failed")
-                last, wait = None, self.pacing.reset()
-                continue
-            state = WalState(frames=row[1], copied=row[2])  # row[0]: whether a lock stopped it
-            wait = self.pacing.next_wait(state, last)
+        while not self.stopping.wait(self.PACE_SECONDS):
+            state = self.checkpoint()
+            if state is not None and state.written_since(last) and self.too_long(state):
+                state = self.start_over()
             last = state
+
+    def too_long(self, state: WalState) -> bool:
+        return self.commits is not None and state.frames >= self.START_OVER_FRAMES
+
+    def checkpoint(self) -> WalState | None:
+        """One PASSIVE pass; None when it failed (logged)."""
+        try:
+            row = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            log.exception("WAL checkpoint failed")
+            return None
+        return WalState(frames=row[1], copied=row[2])  # row[0]: whether a lock stopped it
+
+    def start_over(self) -> WalState | None:
+        """Copy every frame with no commit in between, so that the next write starts the WAL
+        over: a few passes first, each copying what came during the last, then one more with
+        the writer's commits held. What the last pass found, or None when the writer could
+        not hold its commits or a pass failed."""
+        assert self.commits is not None
+        for _ in range(self.CATCH_UP_PASSES):
+            if self.checkpoint() is None:
+                return None
+        if not self.commits.hold_commits(self.HOLD_WAIT_SECONDS, self.LONGEST_HOLD_SECONDS):
+            return None
+        try:
+            return self.checkpoint()
+        finally:
+            self.commits.release_commits()
 
     def stop(self) -> None:
         self.stopping.set()

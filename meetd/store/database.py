@@ -87,7 +87,7 @@ class Database:
             self._reader = self.backend.connect()
             self._snapshots = IterationSnapshots(self._reader)
             self._writer = LoopWriter(self.backend, before_commit=self._snapshots.release)
-            self._checkpointer = Checkpointer(self.backend)
+            self._checkpointer = Checkpointer(self.backend, commits=self._writer)
             self._checkpointer.start()
         else:
             self._writer = ThreadWriter(self.backend)

@@ -4,6 +4,7 @@ requests waiting on the event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import queue
@@ -268,6 +269,8 @@ class LoopWriter:
         self.pending: list[Job] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
+        self.held = False  # commits wait: the checkpoint thread asked (hold_commits)
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     def submit(self, item: Job) -> None:
         if item.loop is None:
@@ -289,12 +292,59 @@ class LoopWriter:
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        if self.held:
+            return  # _release flushes what waits
         batch, self.pending = self.pending, []
         if batch:
             self.before_commit()
             self.batcher.commit(batch)
 
+    # -- holding commits for a checkpoint (called from the checkpoint thread) --------------
+    # SQLite starts the WAL file over only at a write that begins with every frame copied
+    # back, so only a checkpoint pass that no commit overtakes lets it. Under writes that never
+    # pause, the checkpoint thread asks the loop to hold its commits for one short pass.
+
+    def hold_commits(self, wait: float, longest: float) -> bool:
+        """Ask the loop to start no commit until :meth:`release_commits`, or for ``longest``
+        seconds at most; wait up to ``wait`` seconds for it to agree. When this returns True,
+        no commit runs (commits run on the loop, between callbacks). False: the loop did not
+        answer in time, or runs no writes; nothing is held then."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return False
+        agreed = threading.Event()
+        try:
+            loop.call_soon_threadsafe(self._hold, agreed, longest)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        if agreed.wait(wait):
+            return True
+        self.release_commits()  # too late: the hold, when it comes, is let go at once
+        return False
+
+    def release_commits(self) -> None:
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing waits
+                loop.call_soon_threadsafe(self._release)
+
+    def _hold(self, agreed: threading.Event, longest: float) -> None:
+        assert self.loop is not None
+        self.held = True
+        self._hold_timer = self.loop.call_later(longest, self._release)
+        agreed.set()
+
+    def _release(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        if self.held:
+            self.held = False
+            if self.pending:
+                self._flush()
+
     def stop(self) -> None:
+        self.held = False
         self._flush()
         self.batcher.conn.raw.close()
 

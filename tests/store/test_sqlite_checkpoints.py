@@ -1,19 +1,21 @@
-"""SQLite's checkpoint thread (meetd.store.backends.Checkpointer, CheckpointPacing): passes
-follow each other closely while the WAL keeps changing, so that it can start over under writes
-that never pause; they pause longer and longer while it cannot, and slow down again when
-nothing is written."""
+"""SQLite's checkpoint thread (meetd.store.backends.Checkpointer): a pass every half second
+while writes come; once the WAL is long, it catches up and makes one pass with the writer's
+commits held (runners.LoopWriter.hold_commits), so that the WAL starts over even under writes
+that never pause."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meetd.store.backends import Checkpointer, CheckpointPacing, SQLiteBackend, WalState
+from meetd.store.backends import Checkpointer, SQLiteBackend, WalState
 from meetd.store.database import open_database
 
 
@@ -35,88 +37,19 @@ def test_a_pass_tells_whether_the_wal_was_written_since_the_last(
     assert now.written_since(earlier) is written
 
 
-@pytest.mark.parametrize(
-    ("earlier", "now", "started_over"),
-    [
-        (None, WalState(frames=10, copied=10), False),  # nothing to compare with
-        (WalState(40, 40), WalState(frames=55, copied=55), False),  # grew
-        (WalState(40, 40), WalState(frames=40, copied=40), False),  # unchanged
-        (WalState(40, 40), WalState(frames=12, copied=12), True),  # fewer frames: from the top
-        (WalState(40, 40), WalState(frames=0, copied=0), True),  # started over, nothing new
-    ],
-)
-def test_a_pass_tells_whether_the_wal_started_over_since_the_last(
-    earlier: WalState | None, now: WalState, started_over: bool
-) -> None:
-    assert now.started_over_since(earlier) is started_over
-
-
-IDLE, QUICK = CheckpointPacing.IDLE_SECONDS, CheckpointPacing.QUICK_SECONDS
-TRIES, LONGEST = CheckpointPacing.QUICK_TRIES, CheckpointPacing.LONGEST_PAUSE
-
-
-def waits_for(frames: list[int]) -> list[float]:
-    """The waits that passes finding these frame counts lead to, one after another."""
-    pacing = CheckpointPacing()
-    last: WalState | None = None
-    waits = []
-    for count in frames:
-        state = WalState(frames=count, copied=count)
-        waits.append(pacing.next_wait(state, last))
-        last = state
-    return waits
-
-
-def test_quick_passes_while_the_wal_keeps_changing_and_it_starts_over() -> None:
-    # writes that leave gaps: the WAL starts over every few passes, as at 3 000 creates a second
-    frames = [30, 70, 110, 20, 60, 100, 140, 10, 50]
-    assert waits_for(frames) == [QUICK] * len(frames)
-
-
-def test_longer_and_longer_pauses_while_the_wal_cannot_start_over() -> None:
-    # commits closer together than a pass lasts: the WAL only grows
-    growing = [100 * (n + 1) for n in range(4 * (TRIES + 1))]
-    rounds = [QUICK] * TRIES
-    assert IDLE < 2 * IDLE < LONGEST == 4 * IDLE  # the pauses below double up to the longest
-    assert waits_for(growing) == [
-        *rounds,
-        IDLE,
-        *rounds,
-        2 * IDLE,
-        *rounds,
-        LONGEST,
-        *rounds,
-        LONGEST,
-    ]
-
-
-def test_the_wal_starting_over_brings_back_the_first_pace() -> None:
-    growing = [100 * (n + 1) for n in range(2 * (TRIES + 1))]
-    after = [5, *[100 * (n + 1) for n in range(TRIES + 1)]]
-    waits = waits_for(growing + after)
-    assert waits[TRIES] == IDLE and waits[2 * TRIES + 1] == 2 * IDLE
-    # the WAL started over: quick passes again, a full round of tries, then the first pause
-    assert waits[2 * TRIES + 2 :] == [QUICK, *[QUICK] * TRIES, IDLE]
-
-
-def test_a_pass_that_finds_nothing_new_brings_back_the_first_pace() -> None:
-    growing = [100 * (n + 1) for n in range(2 * (TRIES + 1))]
-    waits = waits_for([*growing, growing[-1], growing[-1] + 10])
-    assert waits[2 * TRIES + 1] == 2 * IDLE
-    assert waits[-2:] == [IDLE, QUICK]  # nothing new: idle; then writes: quick tries again
-
-
 class ScriptedPasses:
-    """Stands in for the checkpoint connection and the stop event: each pass answers the next
-    scripted row, and every wait is recorded."""
+    """Stands in for the checkpoint connection, the stop event and the writer's commit gate:
+    each pass answers the next scripted row; passes, holds and releases are recorded."""
 
-    def __init__(self, rows: list[tuple[int, int, int] | Exception]) -> None:
+    def __init__(self, rows: list[tuple[int, int, int] | Exception], agree: bool = True) -> None:
         self.rows = rows
-        self.waits: list[float] = []
+        self.agree = agree
+        self.log: list[str] = []
 
     def execute(self, sql: str) -> Any:
         assert sql == "PRAGMA wal_checkpoint(PASSIVE)"
         row = self.rows.pop(0)
+        self.log.append("pass")
         if isinstance(row, Exception):
             raise row
         self.row = row
@@ -126,29 +59,79 @@ class ScriptedPasses:
         return self.row
 
     def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
+        assert seconds == Checkpointer.PACE_SECONDS
         return not self.rows  # True stops the thread
 
+    def hold_commits(self, wait: float, longest: float) -> bool:
+        assert 0 < longest <= 0.05  # the loop never waits on a checkpoint for long
+        self.log.append("hold" if self.agree else "hold refused")
+        return self.agree
 
-def test_the_thread_waits_as_its_pacing_says(tmp_path: Path) -> None:
-    checkpointer = Checkpointer(SQLiteBackend(tmp_path / "meetd.sqlite3"))
+    def release_commits(self) -> None:
+        self.log.append("release")
+
+
+def scripted(tmp_path: Path, script: ScriptedPasses, gate: bool = True) -> Checkpointer:
+    checkpointer = Checkpointer(SQLiteBackend(tmp_path / "meetd.sqlite3"), script if gate else None)
     checkpointer.conn.raw.close()
-    script = ScriptedPasses(
-        [
-            (0, 0, 0),  # idle
-            (0, 30, 30),  # writes came
-            (0, 70, 70),  # and keep coming
-            (0, 8, 8),  # the WAL started over and was written again
-            (0, 8, 8),  # nothing since
-            sqlite3.OperationalError("disk I/O error"),
-            (0, 20, 20),
-        ]
-    )
     checkpointer.conn = script  # type: ignore[assignment]
     checkpointer.stopping = script  # type: ignore[assignment]
-    checkpointer.run()
-    assert QUICK < IDLE
-    assert script.waits == [IDLE, IDLE, QUICK, QUICK, QUICK, IDLE, IDLE, QUICK]
+    return checkpointer
+
+
+LONG = Checkpointer.START_OVER_FRAMES
+CATCH_UP = ["pass"] * Checkpointer.CATCH_UP_PASSES
+
+
+def test_a_long_wal_is_caught_up_with_and_copied_once_more_with_commits_held(
+    tmp_path: Path,
+) -> None:
+    script = ScriptedPasses(
+        [
+            (0, 0, 0),  # nothing written
+            (0, 40, 40),  # a short WAL: a pass every half second is enough
+            (0, LONG, LONG),  # long: catch up, then hold the writer's commits for one more
+            *[(0, LONG + n, LONG + n) for n in (900, 950, 960, 961)],
+            (0, LONG + 961, LONG + 961),  # nothing written since
+            (0, 12, 12),  # started over
+        ]
+    )
+    scripted(tmp_path, script).run()
+    assert script.log == [
+        "pass",
+        "pass",
+        "pass",
+        *CATCH_UP,
+        "hold",
+        "pass",
+        "release",
+        "pass",
+        "pass",
+    ]
+
+
+def test_commits_are_released_when_the_held_pass_fails(tmp_path: Path) -> None:
+    catch_up = [(0, LONG + n, LONG + n) for n in range(Checkpointer.CATCH_UP_PASSES)]
+    script = ScriptedPasses([(0, LONG, LONG), *catch_up, sqlite3.OperationalError("disk I/O")])
+    scripted(tmp_path, script).run()
+    assert script.log == ["pass", *CATCH_UP, "hold", "pass", "release"]
+
+
+def test_nothing_is_held_when_the_writer_does_not_agree_or_a_pass_fails(tmp_path: Path) -> None:
+    catch_up = [(0, LONG + n, LONG + n) for n in range(Checkpointer.CATCH_UP_PASSES)]
+    refused = ScriptedPasses([(0, LONG, LONG), *catch_up], agree=False)
+    scripted(tmp_path, refused).run()
+    assert refused.log == ["pass", *CATCH_UP, "hold refused"]
+
+    failing = ScriptedPasses([(0, LONG, LONG), sqlite3.OperationalError("disk I/O"), (0, 5, 5)])
+    scripted(tmp_path, failing).run()
+    assert failing.log == ["pass", "pass", "pass"]  # the failed catch-up gives up this round
+
+
+def test_without_a_commit_gate_passes_just_keep_their_pace(tmp_path: Path) -> None:
+    script = ScriptedPasses([(0, LONG, LONG), (0, 2 * LONG, 2 * LONG)])
+    scripted(tmp_path, script, gate=False).run()
+    assert script.log == ["pass", "pass"]
 
 
 def wal_restarts(wal: Path) -> int:
@@ -159,21 +142,67 @@ def wal_restarts(wal: Path) -> int:
     return int(struct.unpack(">I", header[12:16])[0])
 
 
-def test_the_wal_starts_over_under_writes_that_keep_coming(tmp_path: Path) -> None:
+def test_the_wal_starts_over_under_writes_that_never_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits back to back from the event loop, as under a load of creates: no pass can end
+    between two of them, and only the held pass lets the WAL start over. (Without it, this
+    failed after 20 s.)"""
+    monkeypatch.setattr(Checkpointer, "START_OVER_FRAMES", 64)  # a long WAL, sooner
     path = tmp_path / "meetd.sqlite3"
+    wal = path.with_name(path.name + "-wal")
     database = open_database(f"sqlite:///{path}")
-    try:
-        database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body BLOB)"))
-        wal = path.with_name(path.name + "-wal")
-        first = wal_restarts(wal)
+
+    def insert(conn: Any) -> None:
+        conn.execute("INSERT INTO notes (body) VALUES (randomblob(3000))")
+
+    async def write_until_it_starts_over(first: int) -> None:
         deadline = time.monotonic() + 20
         while wal_restarts(wal) == first and time.monotonic() < deadline:
-            # a commit every few milliseconds, as under load, for as long as it takes
-            database.write_blocking(
-                lambda c: c.execute("INSERT INTO notes (body) VALUES (randomblob(3000))")
-            )
-            time.sleep(0.003)
+            await asyncio.gather(*(database.write(insert) for _ in range(4)))
+
+    try:
+        database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body BLOB)"))
+        first = wal_restarts(wal)
+        asyncio.run(write_until_it_starts_over(first))
         assert wal_restarts(wal) > first
+    finally:
+        database.close()
+
+
+def test_held_commits_wait_for_the_release(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
+    writer = database._writer
+    assert writer is not None and hasattr(writer, "hold_commits")
+    assert writer.hold_commits(0.05, 1.0) is False  # no loop runs the writes yet
+
+    async def main() -> list[str]:
+        await database.write(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+        events: list[str] = []
+        held = await asyncio.to_thread(writer.hold_commits, 1.0, 5.0)
+        events.append(f"held {held}")
+        write = asyncio.ensure_future(
+            database.write(lambda c: c.execute("INSERT INTO notes VALUES ('x')"))
+        )
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+        events.append(f"committed while held: {write.done()}")
+        threading.Thread(target=writer.release_commits).start()
+        await asyncio.wait_for(write, 5)
+        events.append("committed after the release")
+        # A hold nobody releases ends by itself after `longest` seconds.
+        assert await asyncio.to_thread(writer.hold_commits, 1.0, 0.05)
+        await asyncio.wait_for(database.write(lambda c: c.execute("DELETE FROM notes")), 5)
+        events.append("committed after the longest hold")
+        return events
+
+    try:
+        assert asyncio.run(main()) == [
+            "held True",
+            "committed while held: False",
+            "committed after the release",
+            "committed after the longest hold",
+        ]
     finally:
         database.close()
 
