@@ -1,7 +1,7 @@
 """SQLite's checkpoint thread (meetd.store.backends.Checkpointer): a pass every half second
-while writes come; once the WAL is long, it catches up and makes one pass with the writer's
-commits held (runners.LoopWriter.hold_commits), so that the WAL starts over even under writes
-that never pause."""
+while writes come; once the WAL is long, it catches up, syncs the database file, and makes one
+pass with the writer's commits held (runners.LoopWriter.hold_commits), so that the WAL starts
+over even under writes that never pause."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from meetd.store import backends
 from meetd.store.backends import Checkpointer, SQLiteBackend, WalState
 from meetd.store.database import open_database
 
@@ -38,12 +39,16 @@ def test_a_pass_tells_whether_the_wal_was_written_since_the_last(
 
 
 class ScriptedPasses:
-    """Stands in for the checkpoint connection, the stop event and the writer's commit gate:
-    each pass answers the next scripted row; passes, holds and releases are recorded."""
+    """Stands in for the checkpoint connection, the stop event, the writer's commit gate and
+    fdatasync: each pass answers the next scripted row; passes, syncs, holds and releases are
+    recorded."""
 
-    def __init__(self, rows: list[tuple[int, int, int] | Exception], agree: bool = True) -> None:
+    def __init__(
+        self, rows: list[tuple[int, int, int] | Exception], agree: bool = True, sync: bool = True
+    ) -> None:
         self.rows = rows
         self.agree = agree
+        self.sync = sync
         self.log: list[str] = []
 
     def execute(self, sql: str) -> Any:
@@ -62,8 +67,13 @@ class ScriptedPasses:
         assert seconds == Checkpointer.PACE_SECONDS
         return not self.rows  # True stops the thread
 
+    def fdatasync(self, fd: int) -> None:
+        self.log.append("sync")
+        if not self.sync:
+            raise OSError(5, "Input/output error")
+
     def hold_commits(self, wait: float, longest: float) -> bool:
-        assert 0 < longest <= 0.05  # the loop never waits on a checkpoint for long
+        assert 0 < longest <= 0.01  # the loop never waits on a checkpoint for long
         self.log.append("hold" if self.agree else "hold refused")
         return self.agree
 
@@ -71,66 +81,83 @@ class ScriptedPasses:
         self.log.append("release")
 
 
-def scripted(tmp_path: Path, script: ScriptedPasses, gate: bool = True) -> Checkpointer:
+def run_scripted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: ScriptedPasses, gate: bool = True
+) -> None:
     checkpointer = Checkpointer(SQLiteBackend(tmp_path / "meetd.sqlite3"), script if gate else None)
     checkpointer.conn.raw.close()
     checkpointer.conn = script  # type: ignore[assignment]
     checkpointer.stopping = script  # type: ignore[assignment]
-    return checkpointer
+    monkeypatch.setattr(backends.os, "fdatasync", script.fdatasync)
+    checkpointer.run()
 
 
 LONG = Checkpointer.START_OVER_FRAMES
-CATCH_UP = ["pass"] * Checkpointer.CATCH_UP_PASSES
+PASSES = Checkpointer.CATCH_UP_PASSES
+CATCHING_UP = [*["pass"] * PASSES, "sync", *["pass"] * PASSES]
+
+
+def growing(start: int, count: int) -> list[tuple[int, int, int]]:
+    """Rows of passes that each find more frames than the last, all copied."""
+    return [(0, start + 50 * n, start + 50 * n) for n in range(count)]
 
 
 def test_a_long_wal_is_caught_up_with_and_copied_once_more_with_commits_held(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    held_pass = (0, LONG + 1000, LONG + 1000)
     script = ScriptedPasses(
         [
             (0, 0, 0),  # nothing written
             (0, 40, 40),  # a short WAL: a pass every half second is enough
             (0, LONG, LONG),  # long: catch up, then hold the writer's commits for one more
-            *[(0, LONG + n, LONG + n) for n in (900, 950, 960, 961)],
-            (0, LONG + 961, LONG + 961),  # nothing written since
+            *growing(LONG + 100, 2 * PASSES),
+            held_pass,
+            held_pass,  # nothing written since
             (0, 12, 12),  # started over
         ]
     )
-    scripted(tmp_path, script).run()
+    run_scripted(tmp_path, monkeypatch, script)
     assert script.log == [
-        "pass",
-        "pass",
-        "pass",
-        *CATCH_UP,
+        *["pass"] * 3,
+        *CATCHING_UP,
         "hold",
         "pass",
         "release",
-        "pass",
-        "pass",
+        *["pass"] * 2,
     ]
 
 
-def test_commits_are_released_when_the_held_pass_fails(tmp_path: Path) -> None:
-    catch_up = [(0, LONG + n, LONG + n) for n in range(Checkpointer.CATCH_UP_PASSES)]
-    script = ScriptedPasses([(0, LONG, LONG), *catch_up, sqlite3.OperationalError("disk I/O")])
-    scripted(tmp_path, script).run()
-    assert script.log == ["pass", *CATCH_UP, "hold", "pass", "release"]
+def test_commits_are_released_when_the_held_pass_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [(0, LONG, LONG), *growing(LONG + 100, 2 * PASSES), sqlite3.OperationalError("I/O")]
+    script = ScriptedPasses(rows)  # type: ignore[arg-type]
+    run_scripted(tmp_path, monkeypatch, script)
+    assert script.log == ["pass", *CATCHING_UP, "hold", "pass", "release"]
 
 
-def test_nothing_is_held_when_the_writer_does_not_agree_or_a_pass_fails(tmp_path: Path) -> None:
-    catch_up = [(0, LONG + n, LONG + n) for n in range(Checkpointer.CATCH_UP_PASSES)]
-    refused = ScriptedPasses([(0, LONG, LONG), *catch_up], agree=False)
-    scripted(tmp_path, refused).run()
-    assert refused.log == ["pass", *CATCH_UP, "hold refused"]
+def test_nothing_is_held_when_the_writer_does_not_agree_or_a_step_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, 2 * PASSES)], agree=False)
+    run_scripted(tmp_path, monkeypatch, refused)
+    assert refused.log == ["pass", *CATCHING_UP, "hold refused"]
 
-    failing = ScriptedPasses([(0, LONG, LONG), sqlite3.OperationalError("disk I/O"), (0, 5, 5)])
-    scripted(tmp_path, failing).run()
+    unsynced = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, PASSES)], sync=False)
+    run_scripted(tmp_path, monkeypatch, unsynced)
+    assert unsynced.log == ["pass", *["pass"] * PASSES, "sync"]
+
+    failing = ScriptedPasses([(0, LONG, LONG), sqlite3.OperationalError("I/O"), (0, 5, 5)])
+    run_scripted(tmp_path, monkeypatch, failing)
     assert failing.log == ["pass", "pass", "pass"]  # the failed catch-up gives up this round
 
 
-def test_without_a_commit_gate_passes_just_keep_their_pace(tmp_path: Path) -> None:
+def test_without_a_commit_gate_passes_just_keep_their_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = ScriptedPasses([(0, LONG, LONG), (0, 2 * LONG, 2 * LONG)])
-    scripted(tmp_path, script, gate=False).run()
+    run_scripted(tmp_path, monkeypatch, script, gate=False)
     assert script.log == ["pass", "pass"]
 
 
