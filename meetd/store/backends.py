@@ -327,11 +327,11 @@ class Checkpointer(threading.Thread):
         last: WalState | None = None
         while not self.stopping.wait(self.PACE_SECONDS):
             state = self.checkpoint()
-            if state is not None and state.written_since(last) and self.too_long(state):
+            if state is not None and state.written_since(last) and self.wal_is_long(state):
                 state = self.start_over()
             last = state
 
-    def too_long(self, state: WalState) -> bool:
+    def wal_is_long(self, state: WalState) -> bool:
         return self.commits is not None and state.frames >= self.START_OVER_FRAMES
 
     def checkpoint(self) -> WalState | None:
