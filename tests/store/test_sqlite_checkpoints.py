@@ -234,6 +234,31 @@ def test_held_commits_wait_for_the_release(tmp_path: Path) -> None:
         database.close()
 
 
+def test_a_hold_the_loop_agrees_to_too_late_is_let_go_at_once(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
+    writer = database._writer
+    assert writer is not None and hasattr(writer, "hold_commits")
+
+    async def main() -> list[bool]:
+        await database.write(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+        answers: list[bool] = []
+        asking = threading.Thread(target=lambda: answers.append(writer.hold_commits(0.02, 5.0)))
+        asking.start()
+        time.sleep(0.2)  # the loop is busy past the wait: it cannot agree in time
+        asking.join()
+        # The hold still reaches the loop, and is let go right after: a write commits at once,
+        # not when the 5 s hold would end.
+        await asyncio.wait_for(
+            database.write(lambda c: c.execute("INSERT INTO notes VALUES ('x')")), 1
+        )
+        return answers
+
+    try:
+        assert asyncio.run(main()) == [False]
+    finally:
+        database.close()
+
+
 def test_temporary_storage_stays_in_memory(tmp_path: Path) -> None:
     # A multi-row insert's statement journal spilled to a temporary file past 64 KiB, every
     # few batches under load (meetd.store.backends.SQLiteBackend.connect).
