@@ -1,9 +1,11 @@
-"""Fixtures of the store's tests: a migrated database on each backend, and an application."""
+"""Fixtures of the store's tests: a migrated database on each backend, an application, and a
+bare SQLite database with a table of notes."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +37,19 @@ def new_application(db: Database) -> str:
 @pytest.fixture
 def application_id(db: Database) -> str:
     return new_application(db)
+
+
+@pytest.fixture
+def notes_path(tmp_path: Path) -> Path:
+    return tmp_path / "meetd.sqlite3"
+
+
+@pytest.fixture
+def notes(notes_path: Path) -> Iterator[Database]:
+    """A SQLite database with a table of notes to write to."""
+    database = open_database(f"sqlite:///{notes_path}")
+    try:
+        database.write_blocking(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+        yield database
+    finally:
+        database.close()

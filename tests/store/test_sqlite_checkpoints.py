@@ -17,7 +17,8 @@ import pytest
 
 from meetd.store import backends
 from meetd.store.backends import Checkpointer, SQLiteBackend, WalState
-from meetd.store.database import open_database
+from meetd.store.database import Database, open_database
+from meetd.store.runners import LoopWriter
 
 
 @pytest.mark.parametrize(
@@ -197,14 +198,18 @@ def test_the_wal_starts_over_under_writes_that_never_pause(
         database.close()
 
 
-def test_held_commits_wait_for_the_release(tmp_path: Path) -> None:
-    database = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
-    writer = database._writer
-    assert writer is not None and hasattr(writer, "hold_commits")
+def loop_writer(database: Database) -> LoopWriter:
+    assert isinstance(database._writer, LoopWriter)
+    return database._writer
+
+
+def test_held_commits_wait_for_the_release(notes: Database) -> None:
+    database, writer = notes, loop_writer(notes)
     assert writer.hold_commits(0.05, 1.0) is False  # no loop runs the writes yet
 
     async def main() -> list[str]:
-        await database.write(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
+        # The loop's first write tells the writer which loop holds its commits.
+        await database.write(lambda c: c.execute("INSERT INTO notes VALUES ('first')"))
         events: list[str] = []
         held = await asyncio.to_thread(writer.hold_commits, 1.0, 5.0)
         events.append(f"held {held}")
@@ -223,24 +228,18 @@ def test_held_commits_wait_for_the_release(tmp_path: Path) -> None:
         events.append("committed after the longest hold")
         return events
 
-    try:
-        assert asyncio.run(main()) == [
-            "held True",
-            "committed while held: False",
-            "committed after the release",
-            "committed after the longest hold",
-        ]
-    finally:
-        database.close()
+    assert asyncio.run(main()) == [
+        "held True",
+        "committed while held: False",
+        "committed after the release",
+        "committed after the longest hold",
+    ]
 
 
-def test_a_hold_the_loop_agrees_to_too_late_is_let_go_at_once(tmp_path: Path) -> None:
-    database = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
-    writer = database._writer
-    assert writer is not None and hasattr(writer, "hold_commits")
+def test_a_hold_the_loop_agrees_to_too_late_is_let_go_at_once(notes: Database) -> None:
+    database, writer = notes, loop_writer(notes)
 
     async def main() -> list[bool]:
-        await database.write(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
         answers: list[bool] = []
         asking = threading.Thread(target=lambda: answers.append(writer.hold_commits(0.02, 5.0)))
         asking.start()
@@ -253,10 +252,7 @@ def test_a_hold_the_loop_agrees_to_too_late_is_let_go_at_once(tmp_path: Path) ->
         )
         return answers
 
-    try:
-        assert asyncio.run(main()) == [False]
-    finally:
-        database.close()
+    assert asyncio.run(main()) == [False]
 
 
 def test_temporary_storage_stays_in_memory(tmp_path: Path) -> None:

@@ -6,27 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from meetd.store.database import Database, Reader, open_database
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "meetd.sqlite3"
-
-
-@pytest.fixture
-def database(path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{path}")
-    try:
-        db.write_blocking(lambda c: c.execute("CREATE TABLE notes (body TEXT)"))
-        yield db
-    finally:
-        db.close()
+from meetd.store.database import Database, Reader
 
 
 async def bodies(conn: Reader) -> list[str]:
@@ -42,29 +24,29 @@ def commit_elsewhere(path: Path, body: str) -> None:
         other.close()
 
 
-def test_reads_of_one_iteration_share_a_snapshot(database: Database, path: Path) -> None:
+def test_reads_of_one_iteration_share_a_snapshot(notes: Database, notes_path: Path) -> None:
     async def main() -> tuple[list[str], list[str], list[str]]:
-        first = await database.read(bodies)  # no await suspends: all in one iteration
-        commit_elsewhere(path, "meanwhile")
-        same_iteration = await database.read(bodies)
+        first = await notes.read(bodies)  # no await suspends: all in one iteration
+        commit_elsewhere(notes_path, "meanwhile")
+        same_iteration = await notes.read(bodies)
         await asyncio.sleep(0)  # the next iteration
-        return first, same_iteration, await database.read(bodies)
+        return first, same_iteration, await notes.read(bodies)
 
     assert asyncio.run(main()) == ([], [], ["meanwhile"])
 
 
-def test_a_request_reads_its_own_write(database: Database) -> None:
+def test_a_request_reads_its_own_write(notes: Database) -> None:
     async def main() -> tuple[list[str], list[str]]:
-        before = await database.read(bodies)
-        await database.write(lambda c: c.execute("INSERT INTO notes (body) VALUES ('mine')"))
-        return before, await database.read(bodies)
+        before = await notes.read(bodies)
+        await notes.write(lambda c: c.execute("INSERT INTO notes (body) VALUES ('mine')"))
+        return before, await notes.read(bodies)
 
     assert asyncio.run(main()) == ([], ["mine"])
 
 
-def test_a_snapshot_left_by_a_stopped_loop_is_not_reused(database: Database, path: Path) -> None:
+def test_a_snapshot_left_by_a_stopped_loop_is_not_reused(notes: Database, notes_path: Path) -> None:
     async def read_then_stop() -> list[str]:
-        found = await database.read(bodies)
+        found = await notes.read(bodies)
         # Stop before the iteration's end: the transaction's end never runs on this loop.
         asyncio.get_running_loop().stop()
         return found
@@ -76,23 +58,21 @@ def test_a_snapshot_left_by_a_stopped_loop_is_not_reused(database: Database, pat
         assert task.result() == []
     finally:
         loop.close()
-    commit_elsewhere(path, "later")
-    assert asyncio.run(database.read(bodies)) == ["later"]
+    commit_elsewhere(notes_path, "later")
+    assert asyncio.run(notes.read(bodies)) == ["later"]
 
 
-def test_no_read_transaction_is_open_while_the_loop_writes(database: Database) -> None:
+def test_no_read_transaction_is_open_while_the_loop_writes(notes: Database) -> None:
     """SQLite starts the WAL file over only when no reader holds a snapshot; a read
     transaction left open across writes would let the WAL grow while reads keep coming."""
-    assert database._reader is not None  # the connection SQLite reads run on
-    reader = database._reader.raw
+    assert notes._reader is not None  # the connection SQLite reads run on
+    reader = notes._reader.raw
     seen: list[bool] = []
 
     async def main() -> None:
-        write = asyncio.ensure_future(
-            database.write(lambda conn: seen.append(reader.in_transaction))
-        )
+        write = asyncio.ensure_future(notes.write(lambda conn: seen.append(reader.in_transaction)))
         await asyncio.sleep(0)  # the write is queued: its batch runs in the next iteration
-        await database.read(bodies)  # a read after it in this iteration, then its end
+        await notes.read(bodies)  # a read after it in this iteration, then its end
         assert reader.in_transaction
         await write
 
