@@ -81,21 +81,6 @@ class Connection:
         else:
             self.raw.executemany(sql, rows)
 
-    def fetch_each(self, sql: str, rows: Sequence[Params]) -> list[Any]:
-        """PostgreSQL: ``sql`` once for each row of parameters, all in one round trip
-        (psycopg's pipeline mode); the first row of each result."""
-        assert self.dialect == "postgresql", "SQLite has no pipeline: run the statements"
-        if not rows:
-            return []
-        found = []
-        with self.raw.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), rows, returning=True)
-            while True:
-                found.append(cursor.fetchone())
-                if not cursor.nextset():
-                    break
-        return found
-
     def fetchone(self, sql: str, params: Params = ()) -> Any:
         return self.execute(sql, params).fetchone()
 

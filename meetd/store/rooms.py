@@ -157,73 +157,31 @@ class RoomInsert:
         )
 
 
-# PostgreSQL's common case in one statement: count the room in its application and insert
-# it, unless the application's default theme applies and must be checked first (the insert
-# is then left to _finish_insert; the count stands). Returns (application found, its default
-# theme, the room's serial or NULL when not inserted).
-_PG_COUNT_AND_INSERT = (
-    "WITH app AS (UPDATE applications SET room_count = room_count + 1 WHERE id = ?"
-    " RETURNING default_theme_id),"
-    f" inserted AS (INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES}"
-    " FROM app WHERE ? OR app.default_theme_id IS NULL ON CONFLICT DO NOTHING RETURNING serial)"
-    " SELECT EXISTS (SELECT 1 FROM app), (SELECT default_theme_id FROM app),"
-    " (SELECT serial FROM inserted)"
-)
-
-# SQLite's rooms go in multi-row VALUES of at most this many rooms (14 parameters each stays
-# under the limit of 999 parameters a statement of SQLite before 3.32).
-_SQLITE_ROWS_PER_INSERT = 64
+# Rooms go in multi-row VALUES of at most this many rooms (14 parameters each stays under the
+# limit of 999 parameters a statement of SQLite before 3.32).
+_ROWS_PER_INSERT = 64
 
 
 def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
     """Insert the rooms of concurrent create requests and count them in their applications,
-    as inserting them one after another would, in fewer statements or round trips. A drawn
-    meeting code that is taken is drawn again. Raises when any room fails; the writer then
-    inserts them one at a time, so the failure reaches its own request only.
+    as inserting them one after another would, in fewer statements: each application's rooms
+    are counted in one update and inserted by one multi-row statement. A drawn meeting code
+    that is taken is drawn again. Raises when any room fails; the writer then inserts them
+    one at a time, so the failure reaches its own request only.
 
-    - PostgreSQL: the common case's statement for every room, one per room, goes in one round
-      trip (pipelined), where each would wait for the one before: the writer's round trips
-      were what limited creates. One statement for all the rooms, with an array per column,
-      measured no faster (docs/performance.md).
-    - SQLite: each application's rooms are counted in one update and inserted by one
-      multi-row statement, where each room had its own savepoint, update and insert: 11 %
-      more creates a second on a new database, level on one of a million rooms, whose
-      random index pages cost more (docs/performance.md).
+    Where each room had its own statements: on SQLite 11 % more creates a second on a new
+    database; on PostgreSQL, against one statement a room sent in one pipelined round trip,
+    20 to 30 % more, most of it psycopg's Python per statement, which the writer thread
+    spent holding the GIL (docs/performance.md).
     """
-    if conn.dialect == "postgresql":
-        return _pg_insert_rooms(conn, inserts)
     by_application: dict[str, list[int]] = {}
     for index, insert in enumerate(inserts):
         by_application.setdefault(insert.application_id, []).append(index)
     records: dict[int, RoomRecord] = {}
     for indexes in by_application.values():
         group = [inserts[index] for index in indexes]
-        records.update(zip(indexes, _sqlite_insert_for_application(conn, group), strict=True))
+        records.update(zip(indexes, _insert_for_application(conn, group), strict=True))
     return [records[index] for index in range(len(inserts))]
-
-
-def _pg_insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
-    # Rooms naming a theme are left to _finish_insert, which checks the theme first.
-    common = [insert for insert in inserts if not insert.theme_chosen]
-    codes = {id(insert): insert.new_code() for insert in inserts}
-    params = [
-        (insert.application_id, *insert.values(codes[id(insert)], None), insert.new.theme_given)
-        for insert in common
-    ]
-    if len(params) == 1:  # one room, as most often when requests are few: no pipeline
-        answers = iter([conn.fetchone(_PG_COUNT_AND_INSERT, params[0])])
-    else:
-        answers = iter(conn.fetch_each(_PG_COUNT_AND_INSERT, params))
-    records = []
-    for insert in inserts:
-        code = codes[id(insert)]
-        if insert.theme_chosen:
-            found, default_theme_id = _count_room(conn, insert.application_id)
-            serial = None
-        else:
-            found, default_theme_id, serial = next(answers)
-        records.append(_finish_insert(conn, insert, code, found, default_theme_id, serial))
-    return records
 
 
 def _count_room(conn: Connection, application_id: str, rooms: int = 1) -> tuple[bool, Any]:
@@ -236,8 +194,8 @@ def _count_room(conn: Connection, application_id: str, rooms: int = 1) -> tuple[
     return (False, None) if row is None else (True, row[0])
 
 
-def _sqlite_insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
-    """SQLite's :func:`insert_rooms` for rooms of one application."""
+def _insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
+    """:func:`insert_rooms` for rooms of one application."""
     codes = [insert.new_code() for insert in group]
     found, default_theme_id = _count_room(conn, group[0].application_id, len(group))
     serial_of: dict[str, int] = {}
@@ -249,19 +207,19 @@ def _sqlite_insert_for_application(conn: Connection, group: list[RoomInsert]) ->
             for insert, code in zip(group, codes, strict=True)
             if not insert.theme_chosen and (insert.new.theme_given or default_theme_id is None)
         ]
-        serial_of = _sqlite_insert_many(conn, rows)
+        serial_of = _insert_many(conn, rows)
     return [
         _finish_insert(conn, insert, code, found, default_theme_id, serial_of.get(insert.room_id))
         for insert, code in zip(group, codes, strict=True)
     ]
 
 
-def _sqlite_insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
     """Insert rooms (rows of _INSERT_COLUMNS values); the serial of each inserted, by id. A
     room whose meeting code is taken is skipped, and left out of the answer."""
     serial_of: dict[str, int] = {}
-    for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
-        chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
         values = ", ".join([f"({_INSERT_VALUES})"] * len(chunk))
         inserted = conn.fetchall(
             f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES {values}"
