@@ -312,12 +312,19 @@ class Checkpointer(threading.Thread):
         last: WalState | None = None
         while not self.stopping.wait(self.PACE_SECONDS):
             state = self.checkpoint()
-            if state is not None and state.written_since(last) and self.wal_is_long(state):
+            if self.should_start_over(state, last):
                 state = self.start_over()
             last = state
 
-    def wal_is_long(self, state: WalState) -> bool:
-        return self.commits is not None and state.frames >= self.START_OVER_FRAMES
+    def should_start_over(self, state: WalState | None, last: WalState | None) -> bool:
+        """Whether the WAL, written since the last pass, is long enough to start over (and a
+        writer can hold its commits for it)."""
+        return (
+            self.commits is not None
+            and state is not None
+            and state.written_since(last)
+            and state.frames >= self.START_OVER_FRAMES
+        )
 
     def checkpoint(self) -> WalState | None:
         """One PASSIVE pass; None when it failed (logged)."""

@@ -184,7 +184,7 @@ def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord
     return [records[index] for index in range(len(inserts))]
 
 
-def _count_room(conn: Connection, application_id: str, rooms: int = 1) -> tuple[bool, Any]:
+def _count_rooms(conn: Connection, application_id: str, rooms: int) -> tuple[bool, Any]:
     """Count new rooms in their application: (whether it exists, its default theme)."""
     row = conn.fetchone(
         "UPDATE applications SET room_count = room_count + ? WHERE id = ?"
@@ -197,7 +197,7 @@ def _count_room(conn: Connection, application_id: str, rooms: int = 1) -> tuple[
 def _insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
     """:func:`insert_rooms` for rooms of one application."""
     codes = [insert.new_code() for insert in group]
-    found, default_theme_id = _count_room(conn, group[0].application_id, len(group))
+    found, default_theme_id = _count_rooms(conn, group[0].application_id, len(group))
     serial_of: dict[str, int] = {}
     if found:
         # Rooms that need no theme check: they name no theme, or name none explicitly

@@ -269,8 +269,9 @@ class LoopWriter:
         self.pending: list[Job] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = threading.Lock()  # blocking callers without a loop (CLI, set-up code)
-        self.held = False  # commits wait: the checkpoint thread asked (hold_commits)
-        self._hold_timer: asyncio.TimerHandle | None = None
+        # While the checkpoint thread holds commits (hold_commits): the timer that ends the
+        # hold at the latest.
+        self._hold_ends: asyncio.TimerHandle | None = None
 
     def submit(self, item: Job) -> None:
         if item.loop is None:
@@ -292,7 +293,7 @@ class LoopWriter:
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        if self.held:
+        if self._hold_ends is not None:
             return  # _release flushes what waits
         batch, self.pending = self.pending, []
         if batch:
@@ -310,7 +311,7 @@ class LoopWriter:
         no commit runs (commits run on the loop, between callbacks). False: the loop did not
         answer in time, or runs no writes; nothing is held then."""
         loop = self.loop
-        if loop is None or loop.is_closed() or not loop.is_running():
+        if loop is None or not loop.is_running():
             return False
         agreed = threading.Event()
         try:
@@ -330,21 +331,19 @@ class LoopWriter:
 
     def _hold(self, agreed: threading.Event, longest: float) -> None:
         assert self.loop is not None
-        self.held = True
-        self._hold_timer = self.loop.call_later(longest, self._release)
+        self._hold_ends = self.loop.call_later(longest, self._release)
         agreed.set()
 
     def _release(self) -> None:
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-            self._hold_timer = None
-        if self.held:
-            self.held = False
-            if self.pending:
-                self._flush()
+        if self._hold_ends is not None:  # (the timer and the thread may both release)
+            self._hold_ends.cancel()
+            self._hold_ends = None
+            self._flush()
 
     def stop(self) -> None:
-        self.held = False
+        if self._hold_ends is not None:
+            self._hold_ends.cancel()
+            self._hold_ends = None
         self._flush()
         self.batcher.conn.raw.close()
 
