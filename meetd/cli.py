@@ -122,6 +122,7 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     import uvicorn
 
     from meetd.logs import logging_config
+    from meetd.paired_writes import paired_protocol
     from meetd.secret_key import load_or_create_secret_key
 
     settings = settings_from(**flags)
@@ -137,7 +138,7 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
         "log_config": logging_config(settings.log_level, settings.log_format),
         "access_log": access_log,
         "loop": loop,
-        "http": http,
+        "http": paired_protocol(http),
         "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
         "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
         "server_header": False,
