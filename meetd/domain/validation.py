@@ -52,16 +52,29 @@ def update_details(body: Any, allowed: Collection[str]) -> dict[str, Any]:
     return details
 
 
+def text_length(text: str) -> int:
+    """The length of ``text`` as JavaScript counts it, in UTF-16 code units: Vonage's limits
+    were Joi's, so a character beyond U+FFFF (most emoji) counts two, and 101 emoji are too
+    many for a limit of 200."""
+    if text.isascii():  # nearly every request: no encoding on the hot path
+        return len(text)
+    # surrogatepass: a lone surrogate is one unit, as in JavaScript (msgspec refuses them in
+    # JSON today, but a count must not raise).
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def string(value: Any, path: str, *, min_length: int = 1, max_length: int) -> str:
+    """A string whose length, counted as :func:`text_length` counts, lies within the limits."""
     if not isinstance(value, str):
         raise fail(f'"{path}" must be a string')
     if "\x00" in value:  # PostgreSQL's text cannot hold NUL, so neither does meetd
         raise fail(f'"{path}" must not contain NUL characters')
-    if len(value) < min_length:
+    length = text_length(value)
+    if length < min_length:
         if value == "":
             raise fail(f'"{path}" is not allowed to be empty')
         raise fail(f'"{path}" length must be at least {min_length} characters long')
-    if len(value) > max_length:
+    if length > max_length:
         raise fail(f'"{path}" length must be less than or equal to {max_length} characters long')
     return value
 

@@ -290,6 +290,22 @@ def test_display_name_of_200_characters_is_accepted(client: TestClient, account:
     assert create(client, account, {"display_name": "é" * 200}).status_code == 201
 
 
+def test_lengths_count_utf16_code_units(client: TestClient, account: Caller) -> None:
+    """Vonage's Joi counted as JavaScript does: an emoji beyond U+FFFF is two units, so 100
+    of them fill ``display_name``'s 200 and 101 are refused."""
+    assert create(client, account, {"display_name": "😀" * 100}).status_code == 201
+    assert_invalid(
+        create(client, account, {"display_name": "😀" * 101}),
+        '"display_name" length must be less than or equal to 200 characters long',
+    )
+    body = {"display_name": "r", "metadata": "😀" * 250}
+    assert create(client, account, body).status_code == 201
+    assert_invalid(
+        create(client, account, {**body, "metadata": "😀" * 250 + "m"}),
+        '"metadata" length must be less than or equal to 500 characters long',
+    )
+
+
 def test_meeting_codes_differ_between_live_rooms(client: TestClient, account: Caller) -> None:
     codes = {
         create(client, account, {"display_name": f"r{i}"}).json()["meeting_code"] for i in range(30)

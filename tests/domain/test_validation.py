@@ -66,6 +66,30 @@ def test_string_accepts_its_limits() -> None:
     assert check.string("", "f", min_length=0, max_length=10) == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("", 0),
+        ("abc", 3),
+        ("é", 1),  # in the Basic Multilingual Plane: one UTF-16 unit
+        ("日本", 2),
+        ("😀", 2),  # U+1F600: a surrogate pair, as JavaScript's "😀".length === 2
+        ("a😀é", 4),
+        ("\ud83d", 1),  # a lone surrogate counts one, and does not raise
+    ],
+)
+def test_text_length_counts_utf16_code_units(text: str, length: int) -> None:
+    assert check.text_length(text) == length
+
+
+def test_string_limits_count_emoji_twice_as_joi_did() -> None:
+    assert check.string("😀" * 5, "f", max_length=10) == "😀" * 5
+    assert message(lambda: check.string("😀" * 5 + "x", "f", max_length=10)) == (
+        '"f" length must be less than or equal to 10 characters long'
+    )
+    assert check.string("😀", "f", min_length=2, max_length=10) == "😀"
+
+
 @pytest.mark.parametrize("value", [0, 1, "true", None, [], "false"])
 def test_boolean_refuses_lookalikes(value: Any) -> None:
     assert message(lambda: check.boolean(value, "b")) == '"b" must be a boolean'
