@@ -124,6 +124,31 @@ def test_a_body_that_is_not_a_json_object_is_a_400_on_update(
     assert_error_body(response, 400, "InputValidationError")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("POST", ROOMS, '"display_name" is required'),
+        ("PATCH", f"{ROOMS}/{uuid.uuid4()}", '"update_details" is required'),
+        ("POST", "/beta/meetings/rooms", '"display_name" is required'),
+        ("POST", "/v1/meetings/themes", '"main_color" is required'),
+        ("PATCH", f"/v1/meetings/themes/{uuid.uuid4()}", '"update_details" is required'),
+        ("PUT", f"/v1/meetings/themes/{uuid.uuid4()}/finalizeLogos", '"keys" is required'),
+        ("PATCH", "/v1/meetings/applications", '"update_details" is required'),
+        ("POST", "/v1/meetings/events/redeliver", '"room_id" is required'),
+    ],
+)
+@pytest.mark.parametrize("content", [None, b"", b" \r\n\t"])
+def test_an_empty_body_reads_as_an_empty_object(
+    client: TestClient, account: Caller, method: str, path: str, message: str, content: bytes | None
+) -> None:
+    """Express's body parser made ``{}`` of an empty body, so Vonage named the first field
+    missing; without a body, or with ``Content-Length: 0``, or only whitespace."""
+    headers = {**account.basic, "Content-Type": "application/json"}
+    response = client.request(method, path, headers=headers, content=content)
+    body = assert_error_body(response, 400, "InputValidationError")
+    assert body["message"] == message
+
+
 def test_content_type_header_is_case_insensitive(client: TestClient, account: Caller) -> None:
     for content_type in ("application/json", "APPLICATION/JSON", "Application/Json; charset=UTF-8"):
         response = client.post(
