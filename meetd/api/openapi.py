@@ -266,6 +266,8 @@ def query_integer(
 ) -> Schema:
     schema = {"type": "integer", "format": "int64", "minimum": minimum, "maximum": maximum}
     schema |= extra
+    # Joi's conversion, as docs/api.md tells: a decimal of whole value counts as an integer.
+    description += " Any decimal with a whole value is taken: 2.0, +5, 1e2."
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 

@@ -189,15 +189,66 @@ def test_http_url_accepts_http_and_https() -> None:
     [
         ("abc", '"n" must be a number'),
         ("", '"n" must be a number'),
-        ("1.5", '"n" must be a number'),
-        ("0x10", '"n" must be a number'),
+        (" ", '"n" must be a number'),
+        (".", '"n" must be a number'),
+        ("-", '"n" must be a number'),
+        ("e5", '"n" must be a number'),
+        ("0x10", '"n" must be a number'),  # Number() takes hex; Joi's conversion does not
+        ("Infinity", '"n" must be a number'),
+        ("1_0", '"n" must be a number'),
+        ("5abc", '"n" must be a number'),
+        ("1e", '"n" must be a number'),
+        ("++5", '"n" must be a number'),
+        ("٣", '"n" must be a number'),  # JavaScript's \d is ASCII only
+        ("1.5", '"n" must be an integer'),
+        (".5", '"n" must be an integer'),
+        ("25e-1", '"n" must be an integer'),
+        ("1.0000000000000000000000000000000000001", '"n" must be an integer'),
+        ("1e-" + "9" * 5000, '"n" must be an integer'),
+        ("-2.5", '"n" must be an integer'),  # Joi checks integer() before min()
         ("0", '"n" must be greater than or equal to 1'),
         ("-7", '"n" must be greater than or equal to 1'),
+        ("0.0", '"n" must be greater than or equal to 1'),
+        ("-0", '"n" must be greater than or equal to 1'),
         ("101", '"n" must be less than or equal to 100'),
+        ("1.01e2", '"n" must be less than or equal to 100'),
+        ("1e" + "9" * 5000, '"n" must be less than or equal to 100'),
+        ("1e" + "0" * 5000 + "3", '"n" must be less than or equal to 100'),
+        ("0" * 5000 + "101", '"n" must be less than or equal to 100'),
+        ("9" * 5000, '"n" must be less than or equal to 100'),
+        ("-" + "9" * 5000, '"n" must be greater than or equal to 1'),
     ],
 )
 def test_integer_messages(text: str, expected: str) -> None:
     assert message(lambda: check.integer(text, "n", minimum=1, maximum=100)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2", 2),
+        ("2.0", 2),
+        ("2.", 2),
+        ("2.000", 2),
+        ("+5", 5),
+        (" 5", 5),
+        ("5\t\n ", 5),
+        ("\u00a05\ufeff", 5),  # JavaScript's white space, which Joi trims
+        ("007", 7),
+        ("1e2", 100),
+        ("1E2", 100),
+        ("1e+2", 100),
+        ("0.5e1", 5),
+        ("250e-1", 25),
+        ("10000e-2", 100),
+        ("0" * 5000 + "42", 42),
+        ("42." + "0" * 5000, 42),
+    ],
+)
+def test_integer_takes_what_joi_converts_when_whole(text: str, value: int) -> None:
+    """Joi's number() converted any decimal string (sign, fraction, exponent, white space);
+    integer() then asked only that the value be whole."""
+    assert check.integer(text, "n", minimum=1, maximum=100) == value
 
 
 def test_integer_limits() -> None:
