@@ -450,7 +450,8 @@ def _document() -> dict[str, Any]:
             "/beta/meetings with one behaviour; only a list's _embedded differs (an array "
             "under /v1, {rooms: [...]} or {events: [...]} under /beta). An unknown path "
             "answers 404 (NotFound) and a wrong method 405 (MethodNotAllowed), in the error "
-            "body of every other failure. A string's minLength and maxLength count UTF-16 "
+            "body of every other failure; a path with one trailing slash is the same path "
+            "without it (as Express routed). A string's minLength and maxLength count UTF-16 "
             "code units, as Vonage's service (JavaScript) did: a character beyond U+FFFF, "
             "such as most emoji, counts two.",
         },

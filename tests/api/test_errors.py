@@ -38,7 +38,7 @@ def assert_error_body(response: Any, status: int, name: str | None) -> dict[str,
         "/v1/meetings",
         "/v1/meetings/room",
         "/v2/meetings/rooms",
-        "/v1/meetings/rooms/",
+        "/v1/meetings/rooms//",
         f"/v1/meetings/rooms/{uuid.uuid4()}/extra",
         "/beta/meetings/nothing",
         "/V1/MEETINGS/ROOMS",
@@ -50,6 +50,22 @@ def test_unknown_route_is_a_404_in_the_error_format(
     for headers in ({}, account.basic):
         assert_error_body(client.get(path, headers=headers), 404, "NotFoundError")
     assert_error_body(client.post(path, headers=account.basic, json={}), 404, "NotFoundError")
+
+
+def test_one_trailing_slash_is_ignored_as_express_ignored_it(
+    client: TestClient, account: Caller
+) -> None:
+    created = client.post(f"{ROOMS}/", headers=account.basic, json={"display_name": "x"})
+    assert created.status_code == 201, created.text
+    room = created.json()
+    listed = client.get(f"{ROOMS}/", headers=account.basic)
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["_embedded"]] == [room["id"]]
+    read = client.get(f"{ROOMS}/{room['id']}/", headers=account.basic)
+    assert (read.status_code, read.json()) == (200, room)
+    assert client.delete(f"{ROOMS}/{room['id']}/", headers=account.basic).status_code == 204
+    allowed = client.put("/beta/meetings/rooms/", headers=account.basic)
+    assert_error_body(allowed, 405, None)
 
 
 @pytest.mark.parametrize(
