@@ -253,6 +253,22 @@ def test_start_id_past_every_room_is_an_empty_page_with_prev(
     assert ids(previous) == [room["id"] for room in rooms]
 
 
+@pytest.mark.parametrize(("start", "end"), [(3, 1), (2, 2)])
+def test_bounds_that_hold_no_serial_give_no_prev_or_next(
+    client: TestClient, account: Caller, start: int, end: int
+) -> None:
+    """``start_id`` at or past ``end_id`` selects no serial, so the page has no place among
+    the rooms: a ``next`` from its bounds would go backwards (to ``end_id``) and a ``prev``
+    forwards (to ``start_id``). Only ``first`` and ``self``."""
+    rooms = create_many(client, account, 5)
+    serials = [serial_of(client, room["id"]) for room in rooms]
+    query = f"start_id={serials[start]}&end_id={serials[end]}"
+    page = list_rooms(client, account, query)
+    assert ids(page) == []
+    assert page["total_items"] == 5
+    assert page["_links"] == {"first": href("page_size=20"), "self": href(f"page_size=20&{query}")}
+
+
 def test_links_appear_only_when_rooms_lie_beyond(client: TestClient, account: Caller) -> None:
     rooms = create_many(client, account, 3)
     serials = [serial_of(client, room["id"]) for room in rooms]
