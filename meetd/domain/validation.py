@@ -147,18 +147,18 @@ def http_url(value: Any, path: str) -> str:
 
 
 def _is_http_url(url: str) -> bool:
-    """An http(s) URL that a callback could be sent to: a host, and a port if any that is a
-    number up to 65535. urlsplit raises ValueError for a broken IP literal (``http://[::1``)
-    or port (``:abc``, ``:-1``, ``:99999``), which is the caller's mistake, not the server's."""
+    """An http(s) URL that a callback could be sent to: a host, and a port if any from 1 to
+    65535. urlsplit raises ValueError for a broken IP literal (``http://[::1``) or port
+    (``:abc``, ``:-1``, ``:99999``), which is the caller's mistake, not the server's."""
     if not _HTTP_URL.fullmatch(url):
         return False
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        parts.port  # noqa: B018 -- read for its check
+        port = parts.port
     except ValueError:
         return False
-    if not host:
+    if not host or port == 0:  # no server listens on port 0: no callback could arrive
         return False
     return parts.netloc.rpartition("@")[2].startswith("[") or bool(_HOST_NAME.fullmatch(host))
 

@@ -223,6 +223,14 @@ def test_long_term_expiry_must_lie_more_than_ten_minutes_ahead(
             '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
             " http|https pattern",
         ),
+        (  # port 0: no receiver could listen there
+            {
+                "display_name": "r",
+                "callback_urls": {"sessions_callback_url": "https://example.com:0/"},
+            },
+            '"callback_urls.sessions_callback_url" must be a valid uri with a scheme matching the'
+            " http|https pattern",
+        ),
         (
             {"display_name": "r", "callback_urls": {"rooms_callback_url": "http://example.com/\n"}},
             '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'

@@ -155,6 +155,8 @@ def test_timestamp_accepts_iso_8601() -> None:
         "http://127.0.0.1:abc/",
         "http://example.com:-1",
         "http://example.com:99999/",
+        "https://example.com:0/",  # a port no server listens on
+        "http://127.0.0.1:00",
         # Not a host name by RFC 3986.
         "http://%zz",
         "http://ex%ample.com/",
@@ -174,6 +176,8 @@ def test_http_url_accepts_http_and_https() -> None:
         "https://hooks.example/path?x=1",
         "http://[::1]:8080/hook",
         "http://user:pw@127.0.0.1:65535/",
+        "http://127.0.0.1:1/",
+        "https://example.com:/",  # an empty port is the scheme's (RFC 3986, 3.2.3)
         "https://xn--bcher-kva.example/%20x",
         "http://my_host.local/",
     ):
