@@ -1,5 +1,5 @@
-"""Prometheus metrics: requests by route and status, latency, rooms created and expired,
-callback events and delivery attempts.
+"""Prometheus metrics: requests by route and status, latency, rooms created, expired and
+deleted, callback events and delivery attempts.
 
 Each app has its own registry, so several apps in one process (tests) count separately.
 With ``--workers N`` each worker process counts its own requests; scrape them together or
@@ -32,9 +32,16 @@ class Metrics:
         self.rooms_created = Counter(
             "meetd_rooms_created", "Rooms created.", registry=self.registry
         )
+        # Expiry and deletion are counted apart, though both send room:expired: a dashboard
+        # can then tell rooms that ran out from rooms their owners removed.
         self.rooms_expired = Counter(
             "meetd_rooms_expired",
-            "Rooms that expired (turned unavailable).",
+            "Rooms that expired (turned unavailable) on their own; deletions not included.",
+            registry=self.registry,
+        )
+        self.rooms_deleted = Counter(
+            "meetd_rooms_deleted",
+            "Rooms deleted with DELETE /rooms/{room_id}, whether still available or not.",
             registry=self.registry,
         )
         self.callback_attempts = Counter(

@@ -55,7 +55,8 @@ class Resource:
 class Router:
     """Fixed paths by a dict lookup; templated ones by their prefix, which ends in ``/``: a
     path is looked up at each of its slashes from the right (a handful of dict lookups, not a
-    try of every template)."""
+    try of every template). A path that names nothing is tried once more without one
+    trailing slash, as Express matched."""
 
     def __init__(self, resources: list[Resource]) -> None:
         self.resources = resources
@@ -80,6 +81,11 @@ class Router:
                     if value and (resource.spans_segments or "/" not in value):
                         return resource, {resource.parameter: value}
             end = cut
+        # Express's default routing (strict: false), which Vonage's service ran on, took
+        # ".../rooms/" for ".../rooms": one trailing slash, never two, is dropped. Tried only
+        # after a miss, so a path that matches pays nothing.
+        if path.endswith("/") and not path.endswith("//") and len(path) > 1:
+            return self.match(path[:-1])
         return None
 
 

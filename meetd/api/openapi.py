@@ -266,6 +266,8 @@ def query_integer(
 ) -> Schema:
     schema = {"type": "integer", "format": "int64", "minimum": minimum, "maximum": maximum}
     schema |= extra
+    # Joi's conversion, as docs/api.md tells: a decimal of whole value counts as an integer.
+    description += " Any decimal with a whole value is taken: 2.0, +5, 1e2."
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
@@ -448,7 +450,10 @@ def _document() -> dict[str, Any]:
             "/beta/meetings with one behaviour; only a list's _embedded differs (an array "
             "under /v1, {rooms: [...]} or {events: [...]} under /beta). An unknown path "
             "answers 404 (NotFound) and a wrong method 405 (MethodNotAllowed), in the error "
-            "body of every other failure.",
+            "body of every other failure; a path with one trailing slash is the same path "
+            "without it (as Express routed). A string's minLength and maxLength count UTF-16 "
+            "code units, as Vonage's service (JavaScript) did: a character beyond U+FFFF, "
+            "such as most emoji, counts two.",
         },
         "tags": [{"name": "v1"}, {"name": "beta"}, {"name": "service"}, {"name": "files"}],
         "security": [{"basic": []}, {"bearer": []}],

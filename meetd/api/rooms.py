@@ -148,7 +148,9 @@ async def delete_room(request: Request) -> Response:
             events.emit_room_expired(conn, expired, now_ms=now)
         return expired is not None
 
-    if await services.db.write(delete):
+    was_available = await services.db.write(delete)
+    services.metrics.rooms_deleted.inc()
+    if was_available:
         services.metrics.callback_events.labels("room:expired").inc()
         services.notice_events()
     return no_content()

@@ -141,6 +141,14 @@ def _count(
     )
 
 
+def _empty_range(start_id: int | None, end_id: int | None) -> bool:
+    """Whether the bounds hold no serial at all (``start_id`` at or past ``end_id``). Such a
+    page has no place among the rows, so nothing lies before or after it: no ``prev``, no
+    ``next``. Links from its bounds would point the wrong way (``?start_id=9&end_id=5``
+    would offer ``next`` at 5, ``prev`` before 9); ``first`` starts the walk again."""
+    return start_id is not None and end_id is not None and start_id >= end_id
+
+
 def _backwards(start_id: int | None, end_id: int | None) -> bool:
     """Whether the page is the last rows before ``end_id``, walked backwards."""
     return start_id is None and end_id is not None
@@ -219,7 +227,9 @@ def _split(answer: list[tuple[Any, ...]], asks: Sequence[PageAsk]) -> list[Page]
         before, beyond, total = got[0][-3:]
         rows = sorted(row[1:-3] for row in got) if got[0][1] is not None else []
         more = len(rows) > size  # the row beyond the page on its walking side
-        if _backwards(start_id, end_id):
+        if _empty_range(start_id, end_id):
+            found.append(([], False, False, int(total or 0)))
+        elif _backwards(start_id, end_id):
             found.append((rows[-size:], more, beyond is not None, int(total or 0)))
         else:
             found.append(
@@ -295,8 +305,11 @@ async def _edges(
 ) -> tuple[bool, bool, int]:
     """Whether the selection has rows before and after the page (``page``: its serials, in
     order), and the total from the ``total`` query: one round trip."""
-    low = page[0] if page else start_id
-    high = page[-1] if page else (end_id - 1 if end_id is not None else None)
+    if _empty_range(start_id, end_id):  # no neighbours: both subqueries are NULL
+        low = high = None
+    else:
+        low = page[0] if page else start_id
+        high = page[-1] if page else (end_id - 1 if end_id is not None else None)
     before_sql, before_params = _nearest(source, column, where, params, "<", low)
     after_sql, after_params = _nearest(source, column, where, params, ">", high)
     total_sql, total_params = total

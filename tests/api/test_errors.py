@@ -38,7 +38,7 @@ def assert_error_body(response: Any, status: int, name: str | None) -> dict[str,
         "/v1/meetings",
         "/v1/meetings/room",
         "/v2/meetings/rooms",
-        "/v1/meetings/rooms/",
+        "/v1/meetings/rooms//",
         f"/v1/meetings/rooms/{uuid.uuid4()}/extra",
         "/beta/meetings/nothing",
         "/V1/MEETINGS/ROOMS",
@@ -50,6 +50,22 @@ def test_unknown_route_is_a_404_in_the_error_format(
     for headers in ({}, account.basic):
         assert_error_body(client.get(path, headers=headers), 404, "NotFoundError")
     assert_error_body(client.post(path, headers=account.basic, json={}), 404, "NotFoundError")
+
+
+def test_one_trailing_slash_is_ignored_as_express_ignored_it(
+    client: TestClient, account: Caller
+) -> None:
+    created = client.post(f"{ROOMS}/", headers=account.basic, json={"display_name": "x"})
+    assert created.status_code == 201, created.text
+    room = created.json()
+    listed = client.get(f"{ROOMS}/", headers=account.basic)
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["_embedded"]] == [room["id"]]
+    read = client.get(f"{ROOMS}/{room['id']}/", headers=account.basic)
+    assert (read.status_code, read.json()) == (200, room)
+    assert client.delete(f"{ROOMS}/{room['id']}/", headers=account.basic).status_code == 204
+    allowed = client.put("/beta/meetings/rooms/", headers=account.basic)
+    assert_error_body(allowed, 405, None)
 
 
 @pytest.mark.parametrize(
@@ -122,6 +138,31 @@ def test_a_body_that_is_not_a_json_object_is_a_400_on_update(
 ) -> None:
     response = client.patch(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic, content=content)
     assert_error_body(response, 400, "InputValidationError")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("POST", ROOMS, '"display_name" is required'),
+        ("PATCH", f"{ROOMS}/{uuid.uuid4()}", '"update_details" is required'),
+        ("POST", "/beta/meetings/rooms", '"display_name" is required'),
+        ("POST", "/v1/meetings/themes", '"main_color" is required'),
+        ("PATCH", f"/v1/meetings/themes/{uuid.uuid4()}", '"update_details" is required'),
+        ("PUT", f"/v1/meetings/themes/{uuid.uuid4()}/finalizeLogos", '"keys" is required'),
+        ("PATCH", "/v1/meetings/applications", '"update_details" is required'),
+        ("POST", "/v1/meetings/events/redeliver", '"room_id" is required'),
+    ],
+)
+@pytest.mark.parametrize("content", [None, b"", b" \r\n\t"])
+def test_an_empty_body_reads_as_an_empty_object(
+    client: TestClient, account: Caller, method: str, path: str, message: str, content: bytes | None
+) -> None:
+    """Express's body parser made ``{}`` of an empty body, so Vonage named the first field
+    missing; without a body, or with ``Content-Length: 0``, or only whitespace."""
+    headers = {**account.basic, "Content-Type": "application/json"}
+    response = client.request(method, path, headers=headers, content=content)
+    body = assert_error_body(response, 400, "InputValidationError")
+    assert body["message"] == message
 
 
 def test_content_type_header_is_case_insensitive(client: TestClient, account: Caller) -> None:

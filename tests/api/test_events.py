@@ -499,9 +499,9 @@ def test_redeliver_body_errors(
     assert_invalid(client.post(f"{EVENTS}/redeliver", headers=account.basic, json=body), message)
 
 
-def test_redeliver_needs_a_body(client: TestClient, account: Caller) -> None:
-    response = client.post(f"{EVENTS}/redeliver", headers=account.basic)
-    assert_invalid(response, '"value" must be of type object')
+def test_redeliver_needs_a_room_id(client: TestClient, account: Caller) -> None:
+    response = client.post(f"{EVENTS}/redeliver", headers=account.basic)  # an empty body is {}
+    assert_invalid(response, '"room_id" is required')
 
 
 # -- tenancy and ids -----------------------------------------------------------------------------

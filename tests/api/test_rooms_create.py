@@ -223,6 +223,14 @@ def test_long_term_expiry_must_lie_more_than_ten_minutes_ahead(
             '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
             " http|https pattern",
         ),
+        (  # port 0: no receiver could listen there
+            {
+                "display_name": "r",
+                "callback_urls": {"sessions_callback_url": "https://example.com:0/"},
+            },
+            '"callback_urls.sessions_callback_url" must be a valid uri with a scheme matching the'
+            " http|https pattern",
+        ),
         (
             {"display_name": "r", "callback_urls": {"rooms_callback_url": "http://example.com/\n"}},
             '"callback_urls.rooms_callback_url" must be a valid uri with a scheme matching the'
@@ -288,6 +296,22 @@ def test_metadata_may_be_null_or_empty(client: TestClient, account: Caller) -> N
 
 def test_display_name_of_200_characters_is_accepted(client: TestClient, account: Caller) -> None:
     assert create(client, account, {"display_name": "é" * 200}).status_code == 201
+
+
+def test_lengths_count_utf16_code_units(client: TestClient, account: Caller) -> None:
+    """Vonage's Joi counted as JavaScript does: an emoji beyond U+FFFF is two units, so 100
+    of them fill ``display_name``'s 200 and 101 are refused."""
+    assert create(client, account, {"display_name": "😀" * 100}).status_code == 201
+    assert_invalid(
+        create(client, account, {"display_name": "😀" * 101}),
+        '"display_name" length must be less than or equal to 200 characters long',
+    )
+    body = {"display_name": "r", "metadata": "😀" * 250}
+    assert create(client, account, body).status_code == 201
+    assert_invalid(
+        create(client, account, {**body, "metadata": "😀" * 250 + "m"}),
+        '"metadata" length must be less than or equal to 500 characters long',
+    )
 
 
 def test_meeting_codes_differ_between_live_rooms(client: TestClient, account: Caller) -> None:

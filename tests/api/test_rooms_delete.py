@@ -122,6 +122,31 @@ def test_an_expired_room_can_be_deleted(
     assert stored(client, room["id"]) == (False, expired_at, clock.now_ms())
 
 
+def test_deletions_are_counted_apart_from_expiries(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    registry = client.app.state.services.metrics.registry  # type: ignore[attr-defined]
+
+    def count(name: str, **labels: str) -> float | None:
+        value: float | None = registry.get_sample_value(name, labels)
+        return value
+
+    swept = create_room(client, account)
+    clock.advance(600)
+    sweeper = client.app.state.services.sweeper  # type: ignore[attr-defined]
+    assert len(client.portal.call(sweeper.sweep_once)) == 1  # type: ignore[union-attr]
+    live = create_room(client, account)
+    assert count("meetd_rooms_deleted_total") == 0
+    for room in (live, swept):
+        assert client.delete(f"{ROOMS}/{room['id']}", headers=account.basic).status_code == 204
+    assert_not_found(client.delete(f"{ROOMS}/{live['id']}", headers=account.basic))
+    assert_not_found(client.delete(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic))
+    assert count("meetd_rooms_deleted_total") == 2
+    assert count("meetd_rooms_expired_total") == 1  # the sweeper's; the deletion is not one
+    # Both expiries sent room:expired: the swept room's, and the live room's deletion.
+    assert count("meetd_callback_events_total", type="room:expired") == 2
+
+
 def test_a_deleted_room_is_never_swept(
     client: TestClient, account: Caller, clock: FakeClock
 ) -> None:

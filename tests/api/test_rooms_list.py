@@ -116,6 +116,18 @@ def test_page_size_limits_the_page(client: TestClient, account: Caller, size: in
     assert ("next" in page["_links"]) == (size < 8)
 
 
+def test_whole_decimals_are_taken_as_joi_converted_them(
+    client: TestClient, account: Caller
+) -> None:
+    rooms = create_many(client, account, 3)
+    first = serial_of(client, rooms[0]["id"])
+    page = list_rooms(client, account, f"page_size=2.0&start_id=%2B{first}&end_id=1e15")
+    assert page["page_size"] == 2
+    assert ids(page) == [room["id"] for room in rooms[:2]]
+    # The links carry the numbers read, in plain digits.
+    assert page["_links"]["self"] == href(f"page_size=2&start_id={first}&end_id={10**15}")
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -124,7 +136,9 @@ def test_page_size_limits_the_page(client: TestClient, account: Caller, size: in
         ("page_size=-3", '"page_size" must be greater than or equal to 1'),
         ("page_size=abc", '"page_size" must be a number'),
         ("page_size=", '"page_size" must be a number'),
-        ("page_size=2.5", '"page_size" must be a number'),
+        ("page_size=2.5", '"page_size" must be an integer'),
+        ("page_size=0x10", '"page_size" must be a number'),
+        ("start_id=1.5", '"start_id" must be an integer'),
         ("start_id=abc", '"start_id" must be a number'),
         ("start_id=-1", '"start_id" must be greater than or equal to 0'),
         ("end_id=x1", '"end_id" must be a number'),
@@ -237,6 +251,22 @@ def test_start_id_past_every_room_is_an_empty_page_with_prev(
     assert page["_links"]["prev"] == href(f"page_size=20&end_id={beyond}")
     previous = list_rooms(client, account, f"end_id={beyond}")
     assert ids(previous) == [room["id"] for room in rooms]
+
+
+@pytest.mark.parametrize(("start", "end"), [(3, 1), (2, 2)])
+def test_bounds_that_hold_no_serial_give_no_prev_or_next(
+    client: TestClient, account: Caller, start: int, end: int
+) -> None:
+    """``start_id`` at or past ``end_id`` selects no serial, so the page has no place among
+    the rooms: a ``next`` from its bounds would go backwards (to ``end_id``) and a ``prev``
+    forwards (to ``start_id``). Only ``first`` and ``self``."""
+    rooms = create_many(client, account, 5)
+    serials = [serial_of(client, room["id"]) for room in rooms]
+    query = f"start_id={serials[start]}&end_id={serials[end]}"
+    page = list_rooms(client, account, query)
+    assert ids(page) == []
+    assert page["total_items"] == 5
+    assert page["_links"] == {"first": href("page_size=20"), "self": href(f"page_size=20&{query}")}
 
 
 def test_links_appear_only_when_rooms_lie_beyond(client: TestClient, account: Caller) -> None:

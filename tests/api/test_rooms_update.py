@@ -295,6 +295,24 @@ def test_node_sdk_update_options(client: TestClient, account: Caller, clock: Fak
     assert read(client, account, room["id"]) == response.json()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"update_details": {"expire_after_use": True}, "update_options": {"theme_id": None}},
+        {"update_options": {"theme_id": None}, "update_details": {"expire_after_use": True}},
+    ],
+)
+def test_both_wrappers_at_once_are_refused(
+    client: TestClient, account: Caller, clock: FakeClock, body: dict[str, Any]
+) -> None:
+    """One wrapper a request: with both, update_details is the body's and update_options an
+    unknown field, whatever their order (docs/api.md)."""
+    room = long_term(client, account, clock)
+    response = patch(client, account, room["id"], body)
+    assert_error(response, 400, "InputValidationError", '"update_options" is not allowed')
+    assert read(client, account, room["id"]) == room
+
+
 def test_beta_prefix_updates_too(client: TestClient, account: Caller, clock: FakeClock) -> None:
     room = long_term(client, account, clock)
     response = patch(

@@ -37,6 +37,11 @@ ROUTER = Router(
         ),
         ("/files/logos/white/a.png", "/files/{key:path}", {"key": "logos/white/a.png"}),
         ("/files/a", "/files/{key:path}", {"key": "a"}),
+        # One trailing slash is dropped, as Express's default (non-strict) routing did.
+        ("/v1/rooms/", "/v1/rooms", {}),
+        ("/v1/rooms/abc/", "/v1/rooms/{room_id}", {"room_id": "abc"}),
+        ("/v1/themes/t1/rooms/", "/v1/themes/{theme_id}/rooms", {"theme_id": "t1"}),
+        ("/files/a/", "/files/{key:path}", {"key": "a/"}),  # a key may end in a slash
     ],
 )
 def test_a_path_names_its_resource(path: str, template: str, params: dict[str, str]) -> None:
@@ -49,8 +54,12 @@ def test_a_path_names_its_resource(path: str, template: str, params: dict[str, s
 @pytest.mark.parametrize(
     "path",
     [
-        "/v1/rooms/",  # an empty parameter
+        "/v1/rooms//",  # only one trailing slash is dropped: an empty parameter is left
+        "/v1/rooms/a//",
         "/v1/rooms/a/b",  # a parameter is one segment
+        "/v1/rooms/a/b/",
+        "/",
+        "//",
         "/v1/themes/t1/rooms/x",
         "/v1/themes//rooms",
         "/v1/sessions/s1/other",

@@ -70,6 +70,11 @@ def test_theme_name_defaults_to_a_uuid_and_short_url_to_null(
     assert theme["short_company_url"] is None
 
 
+def test_texts_of_200_utf16_code_units_are_accepted(client: TestClient, account: Caller) -> None:
+    theme = create_theme(client, account, brand_text="😀" * 100, theme_name="😀" * 99 + "nn")
+    assert theme["brand_text"] == "😀" * 100
+
+
 def test_create_works_with_a_jwt_and_on_beta(client: TestClient, account: Caller) -> None:
     response = client.post(
         "/beta/meetings/themes",
@@ -112,6 +117,14 @@ def test_create_works_with_a_jwt_and_on_beta(client: TestClient, account: Caller
         ),
         (
             {"main_color": "#fff", "brand_text": "B", "theme_name": "n" * 201},
+            '"theme_name" length must be less than or equal to 200 characters long',
+        ),
+        (  # 101 emoji are 202 UTF-16 code units, as Joi counted them
+            {"main_color": "#fff", "brand_text": "😀" * 101},
+            '"brand_text" length must be less than or equal to 200 characters long',
+        ),
+        (
+            {"main_color": "#fff", "brand_text": "B", "theme_name": "😀" * 100 + "n"},
             '"theme_name" length must be less than or equal to 200 characters long',
         ),
         (

@@ -100,6 +100,39 @@ def test_invalid_strings_are_none(text: str) -> None:
     assert parse_timestamp(text) is None
 
 
+DAY_MS = 1_796_083_200_000  # 2026-12-01T00:00:00Z
+TEN = DAY_MS + 36_000_000  # 10:00 that day
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("2026-12-01", DAY_MS),
+        ("20261201", DAY_MS),
+        ("2026-12-01T10", TEN),
+        ("2026-12-01t10:00z", TEN),
+        ("20261201T100000Z", TEN),
+        ("20261201T153000+0530", TEN),
+        ("2026-W49-2T10:00Z", TEN),  # ISO week 49 of 2026, its Tuesday
+        ("2026-12-01T10:00:00,5Z", TEN + 500),
+        ("2026-12-01 10:00:00Z", TEN),
+        ("2026-12-01X10:00:00Z", TEN),
+        ("2026-12-01T10:00:00 +0000", TEN),
+        ("2026-12-01T15:30:15+05:30:15", TEN),
+        ("2026-12-01T10:00:00.Z", TEN),
+        ("2026-12-01T10:00:00.123456789Z", TEN + 123),
+    ],
+)
+def test_what_fromisoformat_also_reads(text: str, ms: int) -> None:
+    """The extras docs/api.md lists: pinned, so a Python that reads less is noticed."""
+    assert parse_timestamp(text) == ms
+
+
+@pytest.mark.parametrize("text", ["2026-335", "2026-12-01T24:00:00Z", "2026-12-31T23:59:60Z"])
+def test_what_fromisoformat_refuses(text: str) -> None:
+    assert parse_timestamp(text) is None
+
+
 @given(st.text(max_size=80))
 def test_parse_never_raises(text: str) -> None:
     ms = parse_timestamp(text)

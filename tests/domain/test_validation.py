@@ -66,6 +66,30 @@ def test_string_accepts_its_limits() -> None:
     assert check.string("", "f", min_length=0, max_length=10) == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("", 0),
+        ("abc", 3),
+        ("é", 1),  # in the Basic Multilingual Plane: one UTF-16 unit
+        ("日本", 2),
+        ("😀", 2),  # U+1F600: a surrogate pair, as JavaScript's "😀".length === 2
+        ("a😀é", 4),
+        ("\ud83d", 1),  # a lone surrogate counts one, and does not raise
+    ],
+)
+def test_text_length_counts_utf16_code_units(text: str, length: int) -> None:
+    assert check.text_length(text) == length
+
+
+def test_string_limits_count_emoji_twice_as_joi_did() -> None:
+    assert check.string("😀" * 5, "f", max_length=10) == "😀" * 5
+    assert message(lambda: check.string("😀" * 5 + "x", "f", max_length=10)) == (
+        '"f" length must be less than or equal to 10 characters long'
+    )
+    assert check.string("😀", "f", min_length=2, max_length=10) == "😀"
+
+
 @pytest.mark.parametrize("value", [0, 1, "true", None, [], "false"])
 def test_boolean_refuses_lookalikes(value: Any) -> None:
     assert message(lambda: check.boolean(value, "b")) == '"b" must be a boolean'
@@ -131,6 +155,8 @@ def test_timestamp_accepts_iso_8601() -> None:
         "http://127.0.0.1:abc/",
         "http://example.com:-1",
         "http://example.com:99999/",
+        "https://example.com:0/",  # a port no server listens on
+        "http://127.0.0.1:00",
         # Not a host name by RFC 3986.
         "http://%zz",
         "http://ex%ample.com/",
@@ -150,6 +176,8 @@ def test_http_url_accepts_http_and_https() -> None:
         "https://hooks.example/path?x=1",
         "http://[::1]:8080/hook",
         "http://user:pw@127.0.0.1:65535/",
+        "http://127.0.0.1:1/",
+        "https://example.com:/",  # an empty port is the scheme's (RFC 3986, 3.2.3)
         "https://xn--bcher-kva.example/%20x",
         "http://my_host.local/",
     ):
@@ -165,15 +193,66 @@ def test_http_url_accepts_http_and_https() -> None:
     [
         ("abc", '"n" must be a number'),
         ("", '"n" must be a number'),
-        ("1.5", '"n" must be a number'),
-        ("0x10", '"n" must be a number'),
+        (" ", '"n" must be a number'),
+        (".", '"n" must be a number'),
+        ("-", '"n" must be a number'),
+        ("e5", '"n" must be a number'),
+        ("0x10", '"n" must be a number'),  # Number() takes hex; Joi's conversion does not
+        ("Infinity", '"n" must be a number'),
+        ("1_0", '"n" must be a number'),
+        ("5abc", '"n" must be a number'),
+        ("1e", '"n" must be a number'),
+        ("++5", '"n" must be a number'),
+        ("٣", '"n" must be a number'),  # JavaScript's \d is ASCII only
+        ("1.5", '"n" must be an integer'),
+        (".5", '"n" must be an integer'),
+        ("25e-1", '"n" must be an integer'),
+        ("1.0000000000000000000000000000000000001", '"n" must be an integer'),
+        ("1e-" + "9" * 5000, '"n" must be an integer'),
+        ("-2.5", '"n" must be an integer'),  # Joi checks integer() before min()
         ("0", '"n" must be greater than or equal to 1'),
         ("-7", '"n" must be greater than or equal to 1'),
+        ("0.0", '"n" must be greater than or equal to 1'),
+        ("-0", '"n" must be greater than or equal to 1'),
         ("101", '"n" must be less than or equal to 100'),
+        ("1.01e2", '"n" must be less than or equal to 100'),
+        ("1e" + "9" * 5000, '"n" must be less than or equal to 100'),
+        ("1e" + "0" * 5000 + "3", '"n" must be less than or equal to 100'),
+        ("0" * 5000 + "101", '"n" must be less than or equal to 100'),
+        ("9" * 5000, '"n" must be less than or equal to 100'),
+        ("-" + "9" * 5000, '"n" must be greater than or equal to 1'),
     ],
 )
 def test_integer_messages(text: str, expected: str) -> None:
     assert message(lambda: check.integer(text, "n", minimum=1, maximum=100)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2", 2),
+        ("2.0", 2),
+        ("2.", 2),
+        ("2.000", 2),
+        ("+5", 5),
+        (" 5", 5),
+        ("5\t\n ", 5),
+        ("\u00a05\ufeff", 5),  # JavaScript's white space, which Joi trims
+        ("007", 7),
+        ("1e2", 100),
+        ("1E2", 100),
+        ("1e+2", 100),
+        ("0.5e1", 5),
+        ("250e-1", 25),
+        ("10000e-2", 100),
+        ("0" * 5000 + "42", 42),
+        ("42." + "0" * 5000, 42),
+    ],
+)
+def test_integer_takes_what_joi_converts_when_whole(text: str, value: int) -> None:
+    """Joi's number() converted any decimal string (sign, fraction, exponent, white space);
+    integer() then asked only that the value be whole."""
+    assert check.integer(text, "n", minimum=1, maximum=100) == value
 
 
 def test_integer_limits() -> None:

@@ -37,6 +37,8 @@ def expected(serials: list[int], ask: Any) -> tuple[list[int], bool, bool, int]:
     """The page the contract describes for ``ask``, worked out from the application's live
     serials (ascending): its serials, whether rooms lie before and after it, the total."""
     _, start_id, end_id, size = ask
+    if start_id is not None and end_id is not None and start_id >= end_id:
+        return [], False, False, len(serials)  # bounds that hold no serial: no neighbours
     if start_id is None and end_id is not None:  # the last rooms before end_id
         candidates = [s for s in serials if s < end_id]
         after = any(s >= end_id for s in serials)
@@ -112,7 +114,7 @@ def test_each_page_is_the_page_read_alone(db: Database) -> None:
         (True, True),
         (True, True),
         (True, True),
-        (True, True),
+        (False, False),  # start after end: no place among the rooms, so no neighbours
         (True, False),
         (False, False),
         (False, True),
