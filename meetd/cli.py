@@ -30,8 +30,8 @@ def store_options(command: F) -> F:
     """``--data-dir`` and ``--database-url``, shared by every command."""
     command = click.option(
         "--database-url",
-        help="sqlite:///path or postgresql://… [env MEETD_DATABASE_URL; "
-        "default sqlite:///{data dir}/meetd.sqlite3]",
+        help="sqlite:///relative/to/cwd.db, sqlite:////absolute/path.db or postgresql://… "
+        "[env MEETD_DATABASE_URL; default sqlite:///{data dir}/meetd.sqlite3]",
     )(command)
     command = click.option(
         "--data-dir",
@@ -205,9 +205,11 @@ class _database:
         self.migrate = migrate
 
     def __enter__(self) -> Any:
+        from meetd.data_dir import prepare_database_folder
         from meetd.store import migrations
         from meetd.store.database import open_database
 
+        prepare_database_folder(self.settings.data_dir, self.settings.sqlite_path)
         try:
             self.database = open_database(self.settings.database_url)
         except Exception as error:

@@ -552,3 +552,39 @@ def test_a_real_process_honours_the_environment(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert again.stdout == ""
     assert again.stderr == "Error: an account with API key same already exists\n"
+
+
+def test_a_relative_sqlite_url_is_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    result = meetd("db", "upgrade", "--json", "--database-url", "sqlite:///state/x.sqlite3")
+    one_json_object(result)
+    assert (tmp_path / "state" / "x.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_a_database_url_in_a_missing_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: bool
+) -> None:
+    """sqlite:///nonexistent/dir/x.db once made ./nonexistent/dir quietly and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///nonexistent/dir/x.db"
+    env = {"MEETD_DATABASE_URL": url} if variable else None
+    args = [] if variable else ["--database-url", url]
+    result = meetd("accounts", "create", "--json", *args, env=env)
+    message = refused(result, 1, str(tmp_path / "nonexistent" / "dir"), "does not exist")
+    assert message.count("\n") == 1
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_serve_refuses_a_database_url_in_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = meetd(
+        "serve", "--data-dir", str(tmp_path / "data"), "--database-url", "sqlite:///no/x.db"
+    )
+    refused(result, 1, str(tmp_path / "no"), "does not exist")
+    assert not (tmp_path / "no").exists()
