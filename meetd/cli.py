@@ -122,9 +122,13 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     import uvicorn
 
     from meetd.logs import logging_config
+    from meetd.preflight import check_address_free, check_tls_files
     from meetd.secret_key import load_or_create_secret_key
 
     settings = settings_from(**flags)
+    if settings.tls_certfile and settings.tls_keyfile:
+        check_tls_files(settings.tls_certfile, settings.tls_keyfile)
+    check_address_free(settings.host, settings.port)
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
     settings = dataclasses.replace(settings, secret_key=secret)
     first_account = _prepare_database(settings, announce=not as_json)
