@@ -179,26 +179,48 @@ def _prepare_database(settings: Settings, *, announce: bool) -> dict[str, str] |
             say(f"database migrated to version {applied[-1]}")
         key, secret = accounts.new_api_key(), accounts.new_api_secret()
         first = database.write_blocking(
-            lambda c: accounts.create_first_account(
-                c, api_key=key, api_secret=secret, now_ms=_now_ms()
+            lambda c: _with_signature_secret(
+                c,
+                accounts.create_first_account(c, api_key=key, api_secret=secret, now_ms=_now_ms()),
             )
         )
         if first is None:
             return None
+        account, signature_secret = first
         if announce:
             click.echo(
                 "\nCreated the first account. Its secret is shown only this once:\n"
-                f"  API key:        {key}\n"
-                f"  API secret:     {secret}\n"
-                f"  Application ID: {first.default_application_id}\n"
-                "Use them as HTTP Basic credentials (key:secret) on the API.\n"
+                f"  API key:          {key}\n"
+                f"  API secret:       {secret}\n"
+                f"  Application ID:   {account.default_application_id}\n"
+                f"  Signature secret: {signature_secret}\n"
+                "Use the key and secret as HTTP Basic credentials (key:secret) on the API; the\n"
+                "signature secret verifies the callbacks meetd sends (docs/callbacks.md).\n"
             )
-        return {
-            "account_id": first.id,
-            "api_key": key,
-            "api_secret": secret,
-            "application_id": first.default_application_id,
-        }
+        return _credentials(account, key, secret, signature_secret)
+
+
+def _with_signature_secret(conn: Any, account: Any) -> tuple[Any, str] | None:
+    """The new account (or None) with its default application's signature secret, which
+    signs the callbacks to that application (docs/callbacks.md)."""
+    from meetd.store import accounts
+    from meetd.store.database import run_now
+
+    if account is None:
+        return None
+    application = run_now(accounts.get_application(conn, account.default_application_id))
+    return account, application.signature_secret
+
+
+def _credentials(account: Any, key: str, secret: str, signature_secret: str) -> dict[str, str]:
+    """What ``accounts create --json`` and ``serve --json``'s first_account print."""
+    return {
+        "account_id": account.id,
+        "api_key": key,
+        "api_secret": secret,
+        "application_id": account.default_application_id,
+        "signature_secret": signature_secret,
+    }
 
 
 class _database:
@@ -238,27 +260,16 @@ def _create_account(
     database: Any, name: str, api_key: str | None, api_secret: str | None
 ) -> dict[str, str]:
     from meetd.store import accounts
-    from meetd.store.database import run_now
 
     key = api_key or accounts.new_api_key()
     secret = api_secret or accounts.new_api_secret()
-
-    def create(conn: Any) -> tuple[Any, str]:
-        account = accounts.create_account(
-            conn, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
+    account, signature_secret = database.write_blocking(
+        lambda c: _with_signature_secret(
+            c,
+            accounts.create_account(c, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()),
         )
-        application = run_now(accounts.get_application(conn, account.default_application_id))
-        return account, application.signature_secret
-
-    account, signature_secret = database.write_blocking(create)
-    return {
-        "account_id": account.id,
-        "api_key": key,
-        "api_secret": secret,
-        "application_id": account.default_application_id,
-        # What callbacks to the default application are signed with (docs/callbacks.md).
-        "signature_secret": signature_secret,
-    }
+    )
+    return _credentials(account, key, secret, signature_secret)
 
 
 # -- accounts ----------------------------------------------------------------------------------
