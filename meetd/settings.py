@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from meetd.errors import ConfigurationError
+from meetd.secret_key import MIN_LENGTH as SECRET_KEY_MIN_LENGTH
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
@@ -150,6 +151,11 @@ def _check(settings: Settings) -> None:
         raise ConfigurationError(
             "MEETD_DATABASE_URL must start with sqlite:/// or postgresql://, "
             f"got {settings.database_url!r}"
+        )
+    if settings.secret_key is not None and len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigurationError(
+            f"MEETD_SECRET_KEY must have at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"got {len(settings.secret_key)}"
         )
     if settings.instant_room_ttl_seconds < 1:
         raise ConfigurationError("MEETD_INSTANT_ROOM_TTL_SECONDS must be at least 1")

@@ -96,7 +96,7 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
     ("host", "MEETD_HOST", "0.0.0.0", "0.0.0.0", "::1"),
     ("port", "MEETD_PORT", "9000", 9000, 9001),
     ("public_url", "MEETD_PUBLIC_URL", "https://env.example", "https://env.example", "https://f.x"),
-    ("secret_key", "MEETD_SECRET_KEY", "from-env", "from-env", "from-flag"),
+    ("secret_key", "MEETD_SECRET_KEY", "from-env" * 4, "from-env" * 4, "from-flag" * 4),
     ("redis_url", "MEETD_REDIS_URL", "redis://env:6379/0", "redis://env:6379/0", "redis://f/1"),
     ("instant_room_ttl_seconds", "MEETD_INSTANT_ROOM_TTL_SECONDS", "30", 30, 45),
     ("long_term_min_lead_seconds", "MEETD_LONG_TERM_MIN_LEAD_SECONDS", "0", 0, 5),
@@ -214,7 +214,7 @@ def test_handoff_to_workers_keeps_every_setting(tmp_path: Path) -> None:
     settings = build(
         {"data_dir": tmp_path, "tls_certfile": tmp_path / "c", "tls_keyfile": tmp_path / "k"},
         MEETD_CALLBACK_RETRY_SCHEDULE="1,2",
-        MEETD_SECRET_KEY="s",
+        MEETD_SECRET_KEY="s" * 32,
     )
     handed = settings_from_handoff({HANDOFF_VARIABLE: settings_to_handoff(settings)})
     assert handed == settings
@@ -246,6 +246,8 @@ INVALID = [
     ("MEETD_PUBLIC_URL", "meet.example.com"),
     ("MEETD_THEMES_PER_APPLICATION", "-1"),
     ("MEETD_THEMES_PER_APPLICATION", "many"),
+    ("MEETD_SECRET_KEY", "x"),
+    ("MEETD_SECRET_KEY", "k" * 31),
 ]
 
 
@@ -332,6 +334,10 @@ def test_s3_keys_go_together(environ: dict[str, str]) -> None:
 def test_s3_endpoint_must_be_a_url() -> None:
     with pytest.raises(ConfigurationError, match="MEETD_S3_ENDPOINT_URL must start with http"):
         build(MEETD_S3_BUCKET="b", MEETD_S3_ENDPOINT_URL="minio:9000")
+
+
+def test_a_secret_key_of_32_characters_is_enough() -> None:
+    assert build(MEETD_SECRET_KEY="k" * 32).secret_key == "k" * 32
 
 
 def test_port_zero_means_any_free_port() -> None:

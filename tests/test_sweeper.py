@@ -184,7 +184,7 @@ def short_client(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterato
         {"data_dir": tmp_path / "data", "public_url": "https://meet.example.test"},
         environ={
             "MEETD_DATABASE_URL": database_url,
-            "MEETD_SECRET_KEY": "test-secret-key",
+            "MEETD_SECRET_KEY": "test-secret-key-of-32-characters",
             "MEETD_INSTANT_ROOM_TTL_SECONDS": "30",
             "MEETD_LONG_TERM_MIN_LEAD_SECONDS": "60",
         },
@@ -247,7 +247,7 @@ def sweeping_client(tmp_path: Path, sqlite_url: str, clock: FakeClock) -> Iterat
             "data_dir": tmp_path / "data",
             "database_url": sqlite_url,
             "public_url": "https://meet.example.test",
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-32-characters",
         },
         environ={},
     )
