@@ -491,6 +491,13 @@ def test_data_dir_flag_holds_the_database(tmp_path: Path) -> None:
     assert one_json_object(result)["account_id"] == created["account_id"]
 
 
+def test_the_data_dir_is_made_private(tmp_path: Path) -> None:
+    """It holds the signature secrets (in the database) and the secret key."""
+    data_dir = tmp_path / "new" / "data"
+    one_json_object(meetd("accounts", "create", "--json", "--data-dir", str(data_dir)))
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
 def test_meetd_data_dir_environment_variable(tmp_path: Path) -> None:
     env = {"MEETD_DATA_DIR": str(tmp_path / "from-env")}
     created = one_json_object(meetd("accounts", "create", "--json", env=env))
