@@ -17,6 +17,9 @@ from meetd.secret_key import MIN_LENGTH as SECRET_KEY_MIN_LENGTH
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
 DEFAULT_RETRY_SCHEDULE = (1, 5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
+# The most the two room durations may be: 10 years. Far more would overflow the 64-bit
+# millisecond timestamps the database keeps (every instant create answered 500).
+MAX_ROOM_SECONDS = 10 * 365 * 24 * 3600
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,10 +160,16 @@ def _check(settings: Settings) -> None:
             f"MEETD_SECRET_KEY must have at least {SECRET_KEY_MIN_LENGTH} characters, "
             f"got {len(settings.secret_key)}"
         )
-    if settings.instant_room_ttl_seconds < 1:
-        raise ConfigurationError("MEETD_INSTANT_ROOM_TTL_SECONDS must be at least 1")
-    if settings.long_term_min_lead_seconds < 0:
-        raise ConfigurationError("MEETD_LONG_TERM_MIN_LEAD_SECONDS must be 0 or more")
+    if not 1 <= settings.instant_room_ttl_seconds <= MAX_ROOM_SECONDS:
+        raise ConfigurationError(
+            f"MEETD_INSTANT_ROOM_TTL_SECONDS must be between 1 and {MAX_ROOM_SECONDS} "
+            f"(10 years), got {settings.instant_room_ttl_seconds}"
+        )
+    if not 0 <= settings.long_term_min_lead_seconds <= MAX_ROOM_SECONDS:
+        raise ConfigurationError(
+            f"MEETD_LONG_TERM_MIN_LEAD_SECONDS must be between 0 and {MAX_ROOM_SECONDS} "
+            f"(10 years), got {settings.long_term_min_lead_seconds}"
+        )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
     if not 0 <= settings.port <= 65535:

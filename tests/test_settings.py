@@ -13,6 +13,7 @@ from meetd.settings import (
     DEFAULT_RETRY_SCHEDULE,
     ENVIRONMENT_VARIABLES,
     HANDOFF_VARIABLE,
+    MAX_ROOM_SECONDS,
     Settings,
     build_settings,
     settings_from_handoff,
@@ -231,6 +232,10 @@ INVALID = [
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "-5"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "1.5"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "99999999999999999999"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", str(MAX_ROOM_SECONDS + 1)),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "99999999999999999999"),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", str(MAX_ROOM_SECONDS + 1)),
     ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "-1"),
     ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "soon"),
     ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,x,3"),
@@ -334,6 +339,15 @@ def test_s3_keys_go_together(environ: dict[str, str]) -> None:
 def test_s3_endpoint_must_be_a_url() -> None:
     with pytest.raises(ConfigurationError, match="MEETD_S3_ENDPOINT_URL must start with http"):
         build(MEETD_S3_BUCKET="b", MEETD_S3_ENDPOINT_URL="minio:9000")
+
+
+def test_room_durations_may_reach_ten_years() -> None:
+    settings = build(
+        MEETD_INSTANT_ROOM_TTL_SECONDS=str(MAX_ROOM_SECONDS),
+        MEETD_LONG_TERM_MIN_LEAD_SECONDS=str(MAX_ROOM_SECONDS),
+    )
+    assert settings.instant_room_ttl_seconds == MAX_ROOM_SECONDS == 315_360_000
+    assert settings.long_term_min_lead_seconds == MAX_ROOM_SECONDS
 
 
 def test_a_secret_key_of_32_characters_is_enough() -> None:

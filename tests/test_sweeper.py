@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from meetd.app import create_app
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp, parse_timestamp
-from meetd.settings import build_settings
+from meetd.settings import MAX_ROOM_SECONDS, build_settings
 from tests import support
 from tests.support import Caller
 
@@ -234,6 +234,26 @@ def test_long_term_min_lead_is_honoured(short_client: TestClient, clock: FakeClo
     assert sweep(short_client) == []
     clock.advance(0.001)
     assert [e.id for e in sweep(short_client)] == [room["id"]]
+
+
+def test_the_longest_instant_room_ttl_still_creates_rooms(
+    tmp_path: Path, database_url: str, clock: FakeClock
+) -> None:
+    """A TTL past the bound was refused by nothing, and every create overflowed (500)."""
+    settings = build_settings(
+        {"data_dir": tmp_path / "data", "public_url": "https://meet.example.test"},
+        environ={
+            "MEETD_DATABASE_URL": database_url,
+            "MEETD_SECRET_KEY": "test-secret-key-of-32-characters",
+            "MEETD_INSTANT_ROOM_TTL_SECONDS": str(MAX_ROOM_SECONDS),
+        },
+    )
+    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    with TestClient(app, base_url="https://meet.example.test") as client:
+        caller = support.create_account(client, clock)
+        created_at = clock.now_ms()
+        room = create(client, caller)
+        assert expires_at_ms(room) == created_at + MAX_ROOM_SECONDS * 1000
 
 
 # -- the running sweeper ----------------------------------------------------------------------
