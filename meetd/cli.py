@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
+import logging.config
 import os
 import sys
 import time
@@ -24,6 +26,7 @@ from meetd.errors import ConfigurationError, MeetdError
 from meetd.settings import HANDOFF_VARIABLE, Settings, build_settings, settings_to_handoff
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("meetd.serve")
 
 
 def store_options(command: F) -> F:
@@ -131,7 +134,11 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     check_address_free(settings.host, settings.port)
     secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
     settings = dataclasses.replace(settings, secret_key=secret)
-    first_account = _prepare_database(settings, announce=not as_json)
+    with _database(settings) as database:
+        # From here on stderr carries log records only (one JSON object a line by default);
+        # stdout carries the first account's credentials, or serve --json's one object.
+        logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+        first_account = _prepare_database(database, announce=not as_json)
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
 
@@ -149,7 +156,12 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
         "timeout_graceful_shutdown": 3,
         "proxy_headers": False,
     }
-    say(f"meetd {__version__} serving on {settings.public_url}  (Ctrl-C to stop)")
+    log.info(
+        "meetd %s serving on %s (Ctrl-C to stop)",
+        __version__,
+        settings.public_url,
+        extra={"url": settings.public_url},
+    )
     if settings.workers > 1:
         os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
         uvicorn.run("meetd.cli:worker_app", factory=True, workers=settings.workers, **options)
@@ -167,37 +179,41 @@ def worker_app() -> Any:
     return create_app(settings_from_handoff(), freeze_heap=True)
 
 
-def _prepare_database(settings: Settings, *, announce: bool) -> dict[str, str] | None:
+def _prepare_database(database: Any, *, announce: bool) -> dict[str, str] | None:
     """Migrate, and on an empty database create the first account and show its secret once.
 
     Returns the new account's credentials, or None when accounts existed already."""
     from meetd.store import accounts, migrations
 
-    with _database(settings) as database:
-        applied = database.write_blocking(migrations.upgrade)
-        if applied:
-            say(f"database migrated to version {applied[-1]}")
-        key, secret = accounts.new_api_key(), accounts.new_api_secret()
-        first = database.write_blocking(
-            lambda c: _with_signature_secret(
-                c,
-                accounts.create_first_account(c, api_key=key, api_secret=secret, now_ms=_now_ms()),
-            )
+    applied = database.write_blocking(migrations.upgrade)
+    if applied:
+        log.info("database migrated to version %s", applied[-1], extra={"version": applied[-1]})
+    key, secret = accounts.new_api_key(), accounts.new_api_secret()
+    first = database.write_blocking(
+        lambda c: _with_signature_secret(
+            c,
+            accounts.create_first_account(c, api_key=key, api_secret=secret, now_ms=_now_ms()),
         )
-        if first is None:
-            return None
-        account, signature_secret = first
-        if announce:
-            click.echo(
-                "\nCreated the first account. Its secret is shown only this once:\n"
-                f"  API key:          {key}\n"
-                f"  API secret:       {secret}\n"
-                f"  Application ID:   {account.default_application_id}\n"
-                f"  Signature secret: {signature_secret}\n"
-                "Use the key and secret as HTTP Basic credentials (key:secret) on the API; the\n"
-                "signature secret verifies the callbacks meetd sends (docs/callbacks.md).\n"
-            )
-        return _credentials(account, key, secret, signature_secret)
+    )
+    if first is None:
+        return None
+    account, signature_secret = first
+    # The log says that it happened; only stdout shows the secrets.
+    log.info(
+        "first account created",
+        extra={"account_id": account.id, "application_id": account.default_application_id},
+    )
+    if announce:
+        click.echo(
+            "\nCreated the first account. Its secret is shown only this once:\n"
+            f"  API key:          {key}\n"
+            f"  API secret:       {secret}\n"
+            f"  Application ID:   {account.default_application_id}\n"
+            f"  Signature secret: {signature_secret}\n"
+            "Use the key and secret as HTTP Basic credentials (key:secret) on the API; the\n"
+            "signature secret verifies the callbacks meetd sends (docs/callbacks.md).\n"
+        )
+    return _credentials(account, key, secret, signature_secret)
 
 
 def _with_signature_secret(conn: Any, account: Any) -> tuple[Any, str] | None:

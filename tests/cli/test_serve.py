@@ -96,6 +96,21 @@ def test_serve_json_prints_the_first_account_whole(
 
 
 @pytest.mark.e2e
+def test_serve_writes_only_json_log_lines_on_stderr(servers: ServerPool, data_dir: Path) -> None:
+    """The progress lines were plain text among the JSON records."""
+    server = servers.start(data_dir)
+    server.stop()
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    messages = [record["message"] for record in records]
+    assert any(m.startswith("database migrated to version") for m in messages), messages
+    assert "first account created" in messages
+    serving = next(r for r in records if "serving on" in r["message"])
+    assert serving["url"] == server.url and serving["logger"] == "meetd.serve"
+    assert "API secret" in server.stdout  # the credentials stay on stdout, not in the log
+    assert all(secret not in server.stderr for _, secret in CREDENTIALS.findall(server.stdout))
+
+
+@pytest.mark.e2e
 def test_serve_prints_nothing_when_an_account_exists(
     servers: ServerPool, data_dir: Path, store: list[str], database_url: str
 ) -> None:
