@@ -305,6 +305,12 @@ def accounts_create(
     name: str, api_key: str | None, api_secret: str | None, as_json: bool, **flags: Any
 ) -> None:
     """Create an account and its default application; print the secret once."""
+    for flag, value in (("--api-key", api_key), ("--api-secret", api_secret)):
+        if value == "":
+            raise click.BadParameter(
+                "is empty (leave out both --api-key and --api-secret to have them generated)",
+                param_hint=flag,
+            )
     if bool(api_key) != bool(api_secret):
         raise click.UsageError("--api-key and --api-secret go together")
     from meetd.store.accounts import is_possible_credential

@@ -94,8 +94,16 @@ def parse_retry_schedule(text: str) -> tuple[int, ...]:
         raise ConfigurationError(
             f"MEETD_CALLBACK_RETRY_SCHEDULE must be comma-separated seconds, got {text!r}"
         ) from None
-    if not steps or any(step < 0 for step in steps):
-        raise ConfigurationError("MEETD_CALLBACK_RETRY_SCHEDULE needs at least one step >= 0")
+    if not steps:
+        raise ConfigurationError(
+            f"MEETD_CALLBACK_RETRY_SCHEDULE needs at least one step, got {text!r}"
+        )
+    negative = [step for step in steps if step < 0]
+    if negative:
+        raise ConfigurationError(
+            "MEETD_CALLBACK_RETRY_SCHEDULE steps must be 0 or more seconds, got "
+            f"{', '.join(map(str, negative))} in {text!r}"
+        )
     return steps
 
 
@@ -145,14 +153,33 @@ def build_settings(
             settings, public_url=f"{scheme}://{settings.host}:{settings.port}"
         )
     settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
-    _check(settings)
+    _check(settings, _Names(frozenset(flags)))
     return settings
 
 
-def _check(settings: Settings) -> None:
+# The settings `meetd` commands take as flags: a message about one names the flag when the
+# value came from it, and the variable otherwise.
+_FLAGS = frozenset(
+    {"data_dir", "database_url", "host", "port", "public_url", "workers", "log_level"}
+    | {"log_format", "tls_certfile", "tls_keyfile"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    flags_given: frozenset[str]
+
+    def __call__(self, name: str) -> str:
+        """``--port`` for a value given as a flag, else ``MEETD_PORT``."""
+        if name in self.flags_given and name in _FLAGS:
+            return "--" + name.replace("_", "-")
+        return _ENV[name][0]
+
+
+def _check(settings: Settings, named: _Names) -> None:
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigurationError(
-            "MEETD_DATABASE_URL must start with sqlite:/// or postgresql://, "
+            f"{named('database_url')} must start with sqlite:/// or postgresql://, "
             f"got {settings.database_url!r}"
         )
     if settings.secret_key is not None and len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
@@ -173,16 +200,19 @@ def _check(settings: Settings) -> None:
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
     if not 0 <= settings.port <= 65535:
-        raise ConfigurationError(f"MEETD_PORT out of range: {settings.port}")
+        raise ConfigurationError(
+            f"{named('port')} must be between 0 and 65535, got {settings.port}"
+        )
     if settings.workers < 1:
-        raise ConfigurationError(f"MEETD_WORKERS must be 1 or more, got {settings.workers}")
+        raise ConfigurationError(f"{named('workers')} must be 1 or more, got {settings.workers}")
     if settings.log_level not in LOG_LEVELS:
         raise ConfigurationError(
-            f"MEETD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}"
+            f"{named('log_level')} must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {settings.log_level!r}"
         )
     if settings.log_format not in LOG_FORMATS:
         raise ConfigurationError(
-            f"MEETD_LOG_FORMAT must be json or text, got {settings.log_format!r}"
+            f"{named('log_format')} must be json or text, got {settings.log_format!r}"
         )
     if settings.themes_per_application < 0:
         raise ConfigurationError("MEETD_THEMES_PER_APPLICATION must be 0 or more")
@@ -207,7 +237,8 @@ def _check(settings: Settings) -> None:
         )
     if not settings.public_url.startswith(("http://", "https://")):
         raise ConfigurationError(
-            f"MEETD_PUBLIC_URL must start with http:// or https://, got {settings.public_url!r}"
+            f"{named('public_url')} must start with http:// or https://, "
+            f"got {settings.public_url!r}"
         )
 
 

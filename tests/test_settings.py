@@ -287,6 +287,47 @@ def test_invalid_flags_are_refused_clearly(flags: dict[str, Any], named: str) ->
     assert _named(named, caught.value.message), caught.value.message
 
 
+# (attribute, invalid value, flag, variable)
+NAMED = [
+    ("port", 99999, "--port", "MEETD_PORT"),
+    ("database_url", "mysql://db/meetd", "--database-url", "MEETD_DATABASE_URL"),
+    ("workers", 0, "--workers", "MEETD_WORKERS"),
+    ("log_level", "verbose", "--log-level", "MEETD_LOG_LEVEL"),
+    ("log_format", "xml", "--log-format", "MEETD_LOG_FORMAT"),
+    ("public_url", "meet.example.com", "--public-url", "MEETD_PUBLIC_URL"),
+]
+
+
+@pytest.mark.parametrize(("attribute", "value", "flag", "variable"), NAMED)
+def test_a_bad_flag_is_named_as_the_flag(
+    attribute: str, value: Any, flag: str, variable: str
+) -> None:
+    """``--port 99999`` said "MEETD_PORT out of range", a variable the user never set."""
+    with pytest.raises(ConfigurationError) as caught:
+        build({attribute: value})
+    assert caught.value.message.startswith(f"{flag} "), caught.value.message
+    assert variable not in caught.value.message
+
+
+@pytest.mark.parametrize(("attribute", "value", "flag", "variable"), NAMED)
+def test_a_bad_variable_is_named_as_the_variable(
+    attribute: str, value: Any, flag: str, variable: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(**{variable: str(value)})
+    assert caught.value.message.startswith(f"{variable} "), caught.value.message
+
+
+def test_negative_retry_steps_are_named() -> None:
+    """ "-1,5" was told it "needs at least one step >= 0", though 5 is one."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(MEETD_CALLBACK_RETRY_SCHEDULE="-1,5,-3")
+    message = caught.value.message
+    assert "0 or more" in message and "-1, -3" in message and "'-1,5,-3'" in message, message
+    with pytest.raises(ConfigurationError, match="needs at least one step"):
+        build(MEETD_CALLBACK_RETRY_SCHEDULE=" , ")
+
+
 @pytest.mark.parametrize(
     "environ",
     [{"MEETD_TLS_CERTFILE": "/c.pem"}, {"MEETD_TLS_KEYFILE": "/k.pem"}],

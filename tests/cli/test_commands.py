@@ -194,6 +194,31 @@ def test_credentials_basic_auth_could_not_carry_are_refused(
     refused(meetd("accounts", "create", *given, *store), 2, phrase, "printable")
 
 
+@pytest.mark.parametrize(
+    ("given", "empty"),
+    [
+        (["--api-key", "", "--api-secret", "s"], "--api-key"),
+        (["--api-key", "k", "--api-secret", ""], "--api-secret"),
+        (["--api-key", ""], "--api-key"),
+    ],
+)
+def test_an_empty_api_key_or_secret_is_named(
+    store: list[str], given: list[str], empty: str
+) -> None:
+    """--api-key '' was told that --api-key and --api-secret go together."""
+    message = refused(meetd("accounts", "create", *given, *store), 2, empty, "empty")
+    assert "go together" not in message
+
+
+def test_a_bad_flag_is_named_as_the_flag(data_dir: Path) -> None:
+    result = meetd("serve", "--port", "99999", "--data-dir", str(data_dir))
+    message = refused(result, 2, "--port", "99999")
+    assert "MEETD_PORT" not in message
+    result = meetd("db", "upgrade", "--database-url", "mysql://db/x")
+    message = refused(result, 2, "--database-url must start with")
+    assert "MEETD_DATABASE_URL" not in message
+
+
 @pytest.mark.parametrize("given", [["--api-key", "k"], ["--api-secret", "s"]])
 def test_api_key_and_secret_go_together(store: list[str], given: list[str]) -> None:
     refused(meetd("accounts", "create", *given, *store), 2, "--api-key and --api-secret")
