@@ -156,12 +156,7 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
         "timeout_graceful_shutdown": 3,
         "proxy_headers": False,
     }
-    log.info(
-        "meetd %s serving on %s (Ctrl-C to stop)",
-        __version__,
-        settings.public_url,
-        extra={"url": settings.public_url},
-    )
+    _announce_addresses(settings)
     if settings.workers > 1:
         os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
         uvicorn.run("meetd.cli:worker_app", factory=True, workers=settings.workers, **options)
@@ -169,6 +164,31 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
         from meetd.app import create_app
 
         uvicorn.run(create_app(settings, freeze_heap=True), **options)
+
+
+def _announce_addresses(settings: Settings) -> None:
+    """Log where meetd listens and, when links use another address, that one too; warn when
+    the links would name an address clients cannot reach (0.0.0.0 or ::)."""
+    from urllib.parse import urlsplit
+
+    listening, url = settings.listen_url, settings.public_url
+    extra = {"url": url, "listening": listening}
+    if url == listening:
+        log.info("meetd %s serving on %s (Ctrl-C to stop)", __version__, url, extra=extra)
+    else:
+        log.info(
+            "meetd %s serving on %s, links use %s (Ctrl-C to stop)",
+            *(__version__, listening, url),
+            extra=extra,
+        )
+    if urlsplit(url).hostname in ("0.0.0.0", "::"):
+        log.warning(
+            "room links will use %s, an address clients cannot reach; set --public-url "
+            "(MEETD_PUBLIC_URL) to the address they use, e.g. http://meet.example.com:%s",
+            url,
+            settings.port,
+            extra={"url": url},
+        )
 
 
 def worker_app() -> Any:

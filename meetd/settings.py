@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,13 @@ class Settings:
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+
+    @property
+    def listen_url(self) -> str:
+        """The address ``serve`` binds, as a URL (``http://[::1]:8080`` for IPv6)."""
+        scheme = "https" if self.tls_certfile else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -147,14 +155,37 @@ def build_settings(
     data_dir = data_dir.expanduser().resolve()
     database_url = values.pop("database_url", None) or f"sqlite:///{data_dir / 'meetd.sqlite3'}"
     settings = Settings(data_dir=data_dir, database_url=database_url, **values)
-    if not settings.public_url:
-        scheme = "https" if settings.tls_certfile else "http"
-        settings = dataclasses.replace(
-            settings, public_url=f"{scheme}://{settings.host}:{settings.port}"
-        )
-    settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
-    _check(settings, _Names(frozenset(flags)))
+    named = _Names(frozenset(flags))
+    if settings.public_url:
+        _check_public_url(settings.public_url, named("public_url"))
+        settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+    else:
+        settings = dataclasses.replace(settings, public_url=settings.listen_url)
+    _check(settings, named)
     return settings
+
+
+def _check_public_url(url: str, name: str) -> None:
+    """A base URL the rooms' links can be built on: http(s), a host, and nothing after the
+    path (a query or fragment would end up in the middle of every link)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as error:
+        raise ConfigurationError(f"{name} is not a URL ({error}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not url.startswith(parts.scheme + "://"):
+        problem = "must start with http:// or https://"
+    elif not parts.hostname:
+        problem = "must name a host, as in https://meet.example.com"
+    elif any(c.isspace() for c in url):
+        problem = "must not contain spaces"
+    elif parts.query or "?" in url:
+        problem = "must not have a query (?…)"
+    elif parts.fragment or "#" in url:
+        problem = "must not have a fragment (#…)"
+    else:
+        return
+    raise ConfigurationError(f"{name} {problem}, got {url!r}")
 
 
 # The settings `meetd` commands take as flags: a message about one names the flag when the
@@ -234,11 +265,6 @@ def _check(settings: Settings, named: _Names) -> None:
         raise ConfigurationError(
             "MEETD_S3_ENDPOINT_URL must start with http:// or https://, "
             f"got {settings.s3_endpoint_url!r}"
-        )
-    if not settings.public_url.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"{named('public_url')} must start with http:// or https://, "
-            f"got {settings.public_url!r}"
         )
 
 

@@ -192,6 +192,43 @@ def test_public_url_loses_its_trailing_slash() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://exa mple.com", "must not contain spaces"),
+        ("https://meet.example.com/?q=1", "must not have a query"),
+        ("https://meet.example.com?", "must not have a query"),
+        ("https://meet.example.com/#frag", "must not have a fragment"),
+        ("https://", "must name a host"),
+        ("https:///path", "must name a host"),
+        ("https:meet.example.com", "must start with http:// or https://"),
+        ("ftp://meet.example.com", "must start with http:// or https://"),
+        ("http://meet.example.com:port", "is not a URL"),
+    ],
+)
+def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) -> None:
+    """Each was accepted, and every host and guest link carried it."""
+    for settings in ({"public_url": url}, {}):
+        environ = {} if settings else {"MEETD_PUBLIC_URL": url}
+        with pytest.raises(ConfigurationError) as caught:
+            build(settings, **environ)
+        message = caught.value.message
+        assert problem in message and message.endswith(repr(url)), message  # as given
+
+
+def test_a_public_url_with_a_path_is_kept() -> None:
+    assert build({"public_url": "https://example.com:8443/meetd/"}).public_url == (
+        "https://example.com:8443/meetd"
+    )
+
+
+def test_the_listening_address_is_a_url_for_ipv6_too() -> None:
+    assert build({"host": "::"}).listen_url == "http://[::]:8080"
+    assert build({"host": "::1"}).public_url == "http://[::1]:8080"
+    settings = build({"host": "0.0.0.0", "public_url": "https://meet.example.com"})
+    assert settings.listen_url == "http://0.0.0.0:8080"
+
+
 def test_tls_files_from_environment(tmp_path: Path) -> None:
     settings = build(
         MEETD_TLS_CERTFILE=str(tmp_path / "c.pem"), MEETD_TLS_KEYFILE=str(tmp_path / "k.pem")

@@ -111,6 +111,31 @@ def test_serve_writes_only_json_log_lines_on_stderr(servers: ServerPool, data_di
 
 
 @pytest.mark.e2e
+def test_serve_names_the_bound_address_and_the_links_address(
+    servers: ServerPool, data_dir: Path
+) -> None:
+    """With --public-url, "serving on" showed only the public URL."""
+    server = servers.start(data_dir, args=("--public-url", "https://meet.example.com/"))
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    serving = next(r for r in records if "serving on" in r["message"])
+    assert (serving["listening"], serving["url"]) == (server.url, "https://meet.example.com")
+    assert f"serving on {server.url}, links use https://meet.example.com" in serving["message"]
+    assert not [r for r in records if r["level"] == "warning"]
+
+
+@pytest.mark.e2e
+def test_serve_on_every_interface_warns_that_links_name_no_reachable_host(
+    servers: ServerPool, data_dir: Path
+) -> None:
+    server = servers.start(data_dir, args=("--host", "0.0.0.0"))
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    warnings = [r for r in records if r["level"] == "warning" and r["logger"] == "meetd.serve"]
+    assert len(warnings) == 1, records
+    assert "--public-url" in warnings[0]["message"]
+    assert warnings[0]["url"].startswith("http://0.0.0.0:")
+
+
+@pytest.mark.e2e
 def test_serve_prints_nothing_when_an_account_exists(
     servers: ServerPool, data_dir: Path, store: list[str], database_url: str
 ) -> None:
