@@ -92,11 +92,27 @@ def main() -> None:
 @click.option("--host", help="Interface to listen on [env MEETD_HOST; default 127.0.0.1]")
 @click.option("--port", type=int, help="Port [env MEETD_PORT; default 8080]")
 @click.option("--public-url", help="External base URL for links [env MEETD_PUBLIC_URL]")
-@click.option("--tls-certfile", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--tls-keyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--tls-certfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate chain: serve HTTPS [env MEETD_TLS_CERTFILE]",
+)
+@click.option(
+    "--tls-keyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of the certificate [env MEETD_TLS_KEYFILE]",
+)
 @click.option("--workers", type=int, help="Server processes [env MEETD_WORKERS; default 1]")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--log-format", type=click.Choice(["json", "text"]))
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Lowest level logged [env MEETD_LOG_LEVEL; default info]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    help="One JSON object a line, or text [env MEETD_LOG_FORMAT; default json]",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(
     "--loop",
@@ -507,6 +523,11 @@ def applications_update(
     from meetd.store import accounts as store
 
     urls = _callback_urls(flags)
+    if public_key_file is None and all(url is None for url in urls.values()):
+        raise click.UsageError(
+            "nothing to change: give --public-key-file or a --rooms-, --sessions- or "
+            "--recordings-callback-url ('' clears one)"
+        )
     settings = settings_from(**flags)
     pem = _read_public_key(public_key_file) if public_key_file else None
     with _database(settings, migrate=True) as database:
@@ -521,8 +542,10 @@ def applications_update(
         "has_public_key": application.public_key_pem is not None,
         **application.callback_urls,
     }
-    lines = [f"application {application.id} updated"] + [
-        f"  {key}: {value}" for key, value in application.callback_urls.items()
+    lines = [
+        f"application {application.id} updated",
+        f"  public key: {'set' if data['has_public_key'] else '(none)'}",
+        *(f"  {key}: {value or '(none)'}" for key, value in application.callback_urls.items()),
     ]
     emit(as_json, data, lines)
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from meetd.cli import main
+from meetd.settings import ENVIRONMENT_VARIABLES
 from meetd.store import accounts
 from meetd.store.database import open_database
 from tests import support
@@ -65,6 +66,18 @@ def test_help_works_everywhere(path: tuple[str, ...]) -> None:
     if not isinstance(command, click.Group):
         help_text = meetd(*path, "--help").stdout
         assert "--data-dir" in help_text and "--database-url" in help_text
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_PATHS if p], ids=" ".join)
+def test_every_option_with_a_variable_names_it_in_help(path: tuple[str, ...]) -> None:
+    """serve --help named MEETD_HOST but not MEETD_TLS_CERTFILE or MEETD_LOG_LEVEL."""
+    command: Any = main
+    for name in path:
+        command = command.commands[name]
+    for param in command.params:
+        variable = f"MEETD_{(param.name or '').upper()}"
+        if isinstance(param, click.Option) and variable in ENVIRONMENT_VARIABLES:
+            assert f"env {variable}" in (param.help or ""), f"{param.opts} lacks {variable}"
 
 
 # The commands the operations contract names, with the options it names.
@@ -461,6 +474,28 @@ def test_applications_update_public_key(
     assert one_json_object(result)["application_id"] == application_id
     with api_client(data_dir, database_url) as client:
         assert create_room(client, support.bearer_header(application_id)).status_code == 201
+
+
+def test_applications_update_with_nothing_to_change_is_refused(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    """It said "application … updated" and changed nothing."""
+    result = meetd("applications", "update", account["application_id"], "--json", *store)
+    refused(result, 2, "nothing to change", "--public-key-file", "callback-url")
+
+
+def test_applications_update_text_shows_unset_values_readably(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    url = "https://hooks.example.com/rooms"
+    result = meetd(
+        "applications", "update", account["application_id"], "--rooms-callback-url", url, *store
+    )
+    assert result.exit_code == 0, result.output
+    assert "None" not in result.stdout
+    assert f"rooms_callback_url: {url}" in result.stdout
+    assert "sessions_callback_url: (none)" in result.stdout
+    assert "public key: (none)" in result.stdout
 
 
 def test_applications_update_unknown_application(store: list[str]) -> None:
