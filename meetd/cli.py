@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
-import logging.config
 import os
 import sys
 import time
@@ -23,10 +21,9 @@ import click
 
 from meetd import __version__
 from meetd.errors import ConfigurationError, MeetdError
-from meetd.settings import HANDOFF_VARIABLE, Settings, build_settings, settings_to_handoff
+from meetd.settings import Settings, build_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = logging.getLogger("meetd.serve")
 
 
 def store_options(command: F) -> F:
@@ -138,141 +135,14 @@ def main() -> None:
 @reports_errors
 def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -> None:
     """Run the API: migrate the database, create the first account if there is none, serve."""
-    import uvicorn
+    from meetd import server
 
-    from meetd.logs import logging_config
-    from meetd.preflight import check_address_free, check_tls_files
-    from meetd.secret_key import load_or_create_secret_key
-
-    settings = settings_from(**flags)
-    if settings.tls_certfile and settings.tls_keyfile:
-        check_tls_files(settings.tls_certfile, settings.tls_keyfile)
-    check_address_free(settings.host, settings.port)
-    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
-    settings = dataclasses.replace(settings, secret_key=secret)
+    settings = server.check(settings_from(**flags))
     with _database(settings) as database:
-        # From here on stderr carries log records only (one JSON object a line by default);
-        # stdout carries the first account's credentials, or serve --json's one object.
-        logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
-        first_account = _prepare_database(database, announce=not as_json)
+        first_account = server.prepare(database, settings, announce=not as_json)
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
-
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": logging_config(settings.log_level, settings.log_format),
-        "access_log": access_log,
-        "loop": loop,
-        "http": http,
-        "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
-        "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
-        "server_header": False,
-        # An idle TLS keep-alive client would otherwise hold a SIGTERM for 30 s.
-        "timeout_graceful_shutdown": 3,
-        "proxy_headers": False,
-    }
-    _announce_addresses(settings)
-    if settings.workers > 1:
-        os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
-        uvicorn.run("meetd.cli:worker_app", factory=True, workers=settings.workers, **options)
-    else:
-        from meetd.app import create_app
-
-        uvicorn.run(create_app(settings, freeze_heap=True), **options)
-
-
-def _announce_addresses(settings: Settings) -> None:
-    """Log where meetd listens and, when links use another address, that one too; warn when
-    the links would name an address clients cannot reach (0.0.0.0 or ::)."""
-    from urllib.parse import urlsplit
-
-    listening, url = settings.listen_url, settings.public_url
-    extra = {"url": url, "listening": listening}
-    if url == listening:
-        log.info("meetd %s serving on %s (Ctrl-C to stop)", __version__, url, extra=extra)
-    else:
-        log.info(
-            "meetd %s serving on %s, links use %s (Ctrl-C to stop)",
-            *(__version__, listening, url),
-            extra=extra,
-        )
-    if urlsplit(url).hostname in ("0.0.0.0", "::"):
-        log.warning(
-            "room links will use %s, an address clients cannot reach; set --public-url "
-            "(MEETD_PUBLIC_URL) to the address they use, e.g. http://meet.example.com:%s",
-            url,
-            settings.port,
-            extra={"url": url},
-        )
-
-
-def worker_app() -> Any:
-    """The app of one ``serve --workers N`` process, from the parent's Settings."""
-    from meetd.app import create_app
-    from meetd.settings import settings_from_handoff
-
-    return create_app(settings_from_handoff(), freeze_heap=True)
-
-
-def _prepare_database(database: Any, *, announce: bool) -> dict[str, str] | None:
-    """Migrate, and on an empty database create the first account and show its secret once.
-
-    Returns the new account's credentials, or None when accounts existed already."""
-    from meetd.store import accounts, migrations
-
-    applied = database.write_blocking(migrations.upgrade)
-    if applied:
-        log.info("database migrated to version %s", applied[-1], extra={"version": applied[-1]})
-    key, secret = accounts.new_api_key(), accounts.new_api_secret()
-    first = database.write_blocking(
-        lambda c: _with_signature_secret(
-            c,
-            accounts.create_first_account(c, api_key=key, api_secret=secret, now_ms=_now_ms()),
-        )
-    )
-    if first is None:
-        return None
-    account, signature_secret = first
-    # The log says that it happened; only stdout shows the secrets.
-    log.info(
-        "first account created",
-        extra={"account_id": account.id, "application_id": account.default_application_id},
-    )
-    if announce:
-        click.echo(
-            "\nCreated the first account. Its secret is shown only this once:\n"
-            f"  API key:          {key}\n"
-            f"  API secret:       {secret}\n"
-            f"  Application ID:   {account.default_application_id}\n"
-            f"  Signature secret: {signature_secret}\n"
-            "Use the key and secret as HTTP Basic credentials (key:secret) on the API; the\n"
-            "signature secret verifies the callbacks meetd sends (docs/callbacks.md).\n"
-        )
-    return _credentials(account, key, secret, signature_secret)
-
-
-def _with_signature_secret(conn: Any, account: Any) -> tuple[Any, str] | None:
-    """The new account (or None) with its default application's signature secret, which
-    signs the callbacks to that application (docs/callbacks.md)."""
-    from meetd.store import accounts
-    from meetd.store.database import run_now
-
-    if account is None:
-        return None
-    application = run_now(accounts.get_application(conn, account.default_application_id))
-    return account, application.signature_secret
-
-
-def _credentials(account: Any, key: str, secret: str, signature_secret: str) -> dict[str, str]:
-    """What ``accounts create --json`` and ``serve --json``'s first_account print."""
-    return {
-        "account_id": account.id,
-        "api_key": key,
-        "api_secret": secret,
-        "application_id": account.default_application_id,
-        "signature_secret": signature_secret,
-    }
+    server.run(settings, access_log=access_log, loop=loop, http=http)
 
 
 class _database:
@@ -308,22 +178,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _create_account(
-    database: Any, name: str, api_key: str | None, api_secret: str | None
-) -> dict[str, str]:
-    from meetd.store import accounts
-
-    key = api_key or accounts.new_api_key()
-    secret = api_secret or accounts.new_api_secret()
-    account, signature_secret = database.write_blocking(
-        lambda c: _with_signature_secret(
-            c,
-            accounts.create_account(c, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()),
-        )
-    )
-    return _credentials(account, key, secret, signature_secret)
-
-
 # -- accounts ----------------------------------------------------------------------------------
 @main.group()
 def accounts() -> None:
@@ -356,8 +210,10 @@ def accounts_create(
     if api_secret and not is_possible_credential(api_secret, is_key=False):
         raise click.BadParameter("must be printable text", param_hint="--api-secret")
     settings = settings_from(**flags)
+    from meetd.credentials import create_account
+
     with _database(settings, migrate=True) as database:
-        created = _create_account(database, name, api_key, api_secret)
+        created = create_account(database, name, api_key, api_secret)
     emit(
         as_json,
         created,
