@@ -42,7 +42,7 @@ def _read_key(path: Path) -> str:
     try:
         key = path.read_text().strip()
     except FileNotFoundError:
-        raise
+        raise  # no key yet: the caller makes one
     except OSError as error:
         raise _unusable(path, "read", error) from None
     if len(key) < MIN_LENGTH:
