@@ -21,7 +21,7 @@ import click
 
 from meetd import __version__
 from meetd.errors import ConfigurationError, MeetdError
-from meetd.settings import HANDOFF_VARIABLE, Settings, build_settings, settings_to_handoff
+from meetd.settings import Settings, build_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,8 +30,8 @@ def store_options(command: F) -> F:
     """``--data-dir`` and ``--database-url``, shared by every command."""
     command = click.option(
         "--database-url",
-        help="sqlite:///path or postgresql://… [env MEETD_DATABASE_URL; "
-        "default sqlite:///{data dir}/meetd.sqlite3]",
+        help="sqlite:///relative/to/cwd.db, sqlite:////absolute/path.db or postgresql://… "
+        "[env MEETD_DATABASE_URL; default sqlite:///{data dir}/meetd.sqlite3]",
     )(command)
     command = click.option(
         "--data-dir",
@@ -89,11 +89,27 @@ def main() -> None:
 @click.option("--host", help="Interface to listen on [env MEETD_HOST; default 127.0.0.1]")
 @click.option("--port", type=int, help="Port [env MEETD_PORT; default 8080]")
 @click.option("--public-url", help="External base URL for links [env MEETD_PUBLIC_URL]")
-@click.option("--tls-certfile", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--tls-keyfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--tls-certfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate chain: serve HTTPS [env MEETD_TLS_CERTFILE]",
+)
+@click.option(
+    "--tls-keyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of the certificate [env MEETD_TLS_KEYFILE]",
+)
 @click.option("--workers", type=int, help="Server processes [env MEETD_WORKERS; default 1]")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--log-format", type=click.Choice(["json", "text"]))
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Lowest level logged [env MEETD_LOG_LEVEL; default info]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    help="One JSON object a line, or text [env MEETD_LOG_FORMAT; default json]",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(
     "--loop",
@@ -119,83 +135,14 @@ def main() -> None:
 @reports_errors
 def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -> None:
     """Run the API: migrate the database, create the first account if there is none, serve."""
-    import uvicorn
+    from meetd import server
 
-    from meetd.logs import logging_config
-    from meetd.paired_writes import paired_protocol
-    from meetd.secret_key import load_or_create_secret_key
-
-    settings = settings_from(**flags)
-    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
-    settings = dataclasses.replace(settings, secret_key=secret)
-    first_account = _prepare_database(settings, announce=not as_json)
+    settings = server.check(settings_from(**flags))
+    with _database(settings) as database:
+        first_account = server.prepare(database, settings, announce=not as_json)
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
-
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": logging_config(settings.log_level, settings.log_format),
-        "access_log": access_log,
-        "loop": loop,
-        "http": paired_protocol(http),
-        "ssl_certfile": str(settings.tls_certfile) if settings.tls_certfile else None,
-        "ssl_keyfile": str(settings.tls_keyfile) if settings.tls_keyfile else None,
-        "server_header": False,
-        # An idle TLS keep-alive client would otherwise hold a SIGTERM for 30 s.
-        "timeout_graceful_shutdown": 3,
-        "proxy_headers": False,
-    }
-    say(f"meetd {__version__} serving on {settings.public_url}  (Ctrl-C to stop)")
-    if settings.workers > 1:
-        os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
-        uvicorn.run("meetd.cli:worker_app", factory=True, workers=settings.workers, **options)
-    else:
-        from meetd.app import create_app
-
-        uvicorn.run(create_app(settings, freeze_heap=True), **options)
-
-
-def worker_app() -> Any:
-    """The app of one ``serve --workers N`` process, from the parent's Settings."""
-    from meetd.app import create_app
-    from meetd.settings import settings_from_handoff
-
-    return create_app(settings_from_handoff(), freeze_heap=True)
-
-
-def _prepare_database(settings: Settings, *, announce: bool) -> dict[str, str] | None:
-    """Migrate, and on an empty database create the first account and show its secret once.
-
-    Returns the new account's credentials, or None when accounts existed already."""
-    from meetd.store import accounts, migrations
-
-    with _database(settings) as database:
-        applied = database.write_blocking(migrations.upgrade)
-        if applied:
-            say(f"database migrated to version {applied[-1]}")
-        key, secret = accounts.new_api_key(), accounts.new_api_secret()
-        first = database.write_blocking(
-            lambda c: accounts.create_first_account(
-                c, api_key=key, api_secret=secret, now_ms=_now_ms()
-            )
-        )
-        if first is None:
-            return None
-        if announce:
-            click.echo(
-                "\nCreated the first account. Its secret is shown only this once:\n"
-                f"  API key:        {key}\n"
-                f"  API secret:     {secret}\n"
-                f"  Application ID: {first.default_application_id}\n"
-                "Use them as HTTP Basic credentials (key:secret) on the API.\n"
-            )
-        return {
-            "account_id": first.id,
-            "api_key": key,
-            "api_secret": secret,
-            "application_id": first.default_application_id,
-        }
+    server.run(settings, access_log=access_log, loop=loop, http=http)
 
 
 class _database:
@@ -206,9 +153,11 @@ class _database:
         self.migrate = migrate
 
     def __enter__(self) -> Any:
+        from meetd.data_dir import prepare_database_folder
         from meetd.store import migrations
         from meetd.store.database import open_database
 
+        prepare_database_folder(self.settings.data_dir, self.settings.sqlite_path)
         try:
             self.database = open_database(self.settings.database_url)
         except Exception as error:
@@ -229,33 +178,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _create_account(
-    database: Any, name: str, api_key: str | None, api_secret: str | None
-) -> dict[str, str]:
-    from meetd.store import accounts
-    from meetd.store.database import run_now
-
-    key = api_key or accounts.new_api_key()
-    secret = api_secret or accounts.new_api_secret()
-
-    def create(conn: Any) -> tuple[Any, str]:
-        account = accounts.create_account(
-            conn, name=name, api_key=key, api_secret=secret, now_ms=_now_ms()
-        )
-        application = run_now(accounts.get_application(conn, account.default_application_id))
-        return account, application.signature_secret
-
-    account, signature_secret = database.write_blocking(create)
-    return {
-        "account_id": account.id,
-        "api_key": key,
-        "api_secret": secret,
-        "application_id": account.default_application_id,
-        # What callbacks to the default application are signed with (docs/callbacks.md).
-        "signature_secret": signature_secret,
-    }
-
-
 # -- accounts ----------------------------------------------------------------------------------
 @main.group()
 def accounts() -> None:
@@ -273,6 +195,12 @@ def accounts_create(
     name: str, api_key: str | None, api_secret: str | None, as_json: bool, **flags: Any
 ) -> None:
     """Create an account and its default application; print the secret once."""
+    for flag, value in (("--api-key", api_key), ("--api-secret", api_secret)):
+        if value == "":
+            raise click.BadParameter(
+                "is empty (leave out both --api-key and --api-secret to have them generated)",
+                param_hint=flag,
+            )
     if bool(api_key) != bool(api_secret):
         raise click.UsageError("--api-key and --api-secret go together")
     from meetd.store.accounts import is_possible_credential
@@ -282,8 +210,10 @@ def accounts_create(
     if api_secret and not is_possible_credential(api_secret, is_key=False):
         raise click.BadParameter("must be printable text", param_hint="--api-secret")
     settings = settings_from(**flags)
+    from meetd.credentials import create_account
+
     with _database(settings, migrate=True) as database:
-        created = _create_account(database, name, api_key, api_secret)
+        created = create_account(database, name, api_key, api_secret)
     emit(
         as_json,
         created,
@@ -449,6 +379,11 @@ def applications_update(
     from meetd.store import accounts as store
 
     urls = _callback_urls(flags)
+    if public_key_file is None and all(url is None for url in urls.values()):
+        raise click.UsageError(
+            "nothing to change: give --public-key-file or a --rooms-, --sessions- or "
+            "--recordings-callback-url ('' clears one)"
+        )
     settings = settings_from(**flags)
     pem = _read_public_key(public_key_file) if public_key_file else None
     with _database(settings, migrate=True) as database:
@@ -463,8 +398,10 @@ def applications_update(
         "has_public_key": application.public_key_pem is not None,
         **application.callback_urls,
     }
-    lines = [f"application {application.id} updated"] + [
-        f"  {key}: {value}" for key, value in application.callback_urls.items()
+    lines = [
+        f"application {application.id} updated",
+        f"  public key: {'set' if data['has_public_key'] else '(none)'}",
+        *(f"  {key}: {value or '(none)'}" for key, value in application.callback_urls.items()),
     ]
     emit(as_json, data, lines)
 

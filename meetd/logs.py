@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line on stderr (``--log-format text`` for people).
 
-Fields passed with ``extra={...}`` become keys of the object.
+Fields passed with ``extra={...}`` become keys of the object, or ``key=value`` pairs after
+the message in text.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from typing import Any
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a log call passed with ``extra={...}``."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_")
+    }
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -22,21 +32,31 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+        entry.update(extra_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value …``; a value with spaces is quoted."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        pairs = [f"{key}={_text_value(value)}" for key, value in extra_fields(record).items()]
+        return " ".join([super().formatMessage(record), *pairs])
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
+
+
 def logging_config(level: str = "info", log_format: str = "json") -> dict[str, Any]:
     """A dictConfig for meetd and uvicorn alike."""
-    formatter = (
-        {"()": JSONFormatter}
-        if log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    )
+    formatter = {"()": JSONFormatter if log_format == "json" else TextFormatter}
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "default",

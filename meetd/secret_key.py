@@ -10,29 +10,75 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
+from meetd.data_dir import make_data_dir
+from meetd.errors import ConfigurationError
+
 FILE_NAME = "secret_key"
+# A key of fewer characters is too easy to guess (an empty file once counted as a key). The
+# generated ones have 64: 48 random bytes, URL-safe base64.
+MIN_LENGTH = 32
 
 
 def load_or_create_secret_key(data_dir: Path, configured: str | None = None) -> str:
+    """The configured key, else the one kept in the data dir, made there on first start.
+
+    A data dir that cannot hold it, or a kept key too short to trust, is a
+    ConfigurationError naming the path."""
     if configured:
         return configured
     path = data_dir / FILE_NAME
+    make_data_dir(data_dir)
     try:
-        return path.read_text().strip()
+        return _read_key(path)
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # O_EXCL: if several processes start at once, one writes and the others read its key.
+    return _create_key(path)
+
+
+def _read_key(path: Path) -> str:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        raise  # no key yet: the caller makes one
+    except OSError as error:
+        raise _unusable(path, "read", error) from None
+    if len(key) < MIN_LENGTH:
+        raise ConfigurationError(
+            f"the secret key in {path} has {len(key)} characters, fewer than {MIN_LENGTH}; "
+            "delete the file to have a new one made (host links signed with it stop working)"
+        )
     return key
+
+
+def _create_key(path: Path) -> str:
+    """Write a new key beside ``path`` and link it into place, so the file exists only
+    whole: when several processes start at once, one link wins and the others read its key
+    (an O_EXCL create would let them read a file not yet written)."""
+    key = secrets.token_urlsafe(48)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".secret_key-", dir=path.parent)
+    except OSError as error:
+        raise _unusable(path, "create", error) from None
+    try:
+        with os.fdopen(fd, "w") as file:  # mkstemp makes it mode 600
+            file.write(key + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        return _read_key(path)
+    except OSError as error:
+        raise _unusable(path, "create", error) from None
+    finally:
+        os.unlink(temporary)
+    return key
+
+
+def _unusable(path: Path, verb: str, error: OSError) -> ConfigurationError:
+    return ConfigurationError(f"cannot {verb} the secret key {path}: {error.strerror or error}")
 
 
 def key_id(secret_key: str) -> str:

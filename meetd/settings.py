@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from meetd.errors import ConfigurationError
+from meetd.secret_key import MIN_LENGTH as SECRET_KEY_MIN_LENGTH
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
 DEFAULT_RETRY_SCHEDULE = (1, 5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200)
+# The most the two room durations may be: 10 years. Far more would overflow the 64-bit
+# millisecond timestamps the database keeps (every instant create answered 500).
+MAX_ROOM_SECONDS = 10 * 365 * 24 * 3600
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,6 +49,13 @@ class Settings:
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+
+    @property
+    def listen_url(self) -> str:
+        """The address ``serve`` binds, as a URL (``http://[::1]:8080`` for IPv6)."""
+        scheme = "https" if self.tls_certfile else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -90,8 +102,16 @@ def parse_retry_schedule(text: str) -> tuple[int, ...]:
         raise ConfigurationError(
             f"MEETD_CALLBACK_RETRY_SCHEDULE must be comma-separated seconds, got {text!r}"
         ) from None
-    if not steps or any(step < 0 for step in steps):
-        raise ConfigurationError("MEETD_CALLBACK_RETRY_SCHEDULE needs at least one step >= 0")
+    if not steps:
+        raise ConfigurationError(
+            f"MEETD_CALLBACK_RETRY_SCHEDULE needs at least one step, got {text!r}"
+        )
+    negative = [step for step in steps if step < 0]
+    if negative:
+        raise ConfigurationError(
+            "MEETD_CALLBACK_RETRY_SCHEDULE steps must be 0 or more seconds, got "
+            f"{', '.join(map(str, negative))} in {text!r}"
+        )
     return steps
 
 
@@ -135,39 +155,95 @@ def build_settings(
     data_dir = data_dir.expanduser().resolve()
     database_url = values.pop("database_url", None) or f"sqlite:///{data_dir / 'meetd.sqlite3'}"
     settings = Settings(data_dir=data_dir, database_url=database_url, **values)
-    if not settings.public_url:
-        scheme = "https" if settings.tls_certfile else "http"
-        settings = dataclasses.replace(
-            settings, public_url=f"{scheme}://{settings.host}:{settings.port}"
-        )
-    settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
-    _check(settings)
+    named = _Names(frozenset(flags))
+    if settings.public_url:
+        _check_public_url(settings.public_url, named("public_url"))
+        settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+    else:
+        settings = dataclasses.replace(settings, public_url=settings.listen_url)
+    _check(settings, named)
     return settings
 
 
-def _check(settings: Settings) -> None:
+def _check_public_url(url: str, name: str) -> None:
+    """A base URL the rooms' links can be built on: http(s), a host, and nothing after the
+    path (a query or fragment would end up in the middle of every link)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as error:
+        raise ConfigurationError(f"{name} is not a URL ({error}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not url.startswith(parts.scheme + "://"):
+        problem = "must start with http:// or https://"
+    elif not parts.hostname:
+        problem = "must name a host, as in https://meet.example.com"
+    elif any(c.isspace() for c in url):
+        problem = "must not contain spaces"
+    elif parts.query or "?" in url:
+        problem = "must not have a query (?…)"
+    elif parts.fragment or "#" in url:
+        problem = "must not have a fragment (#…)"
+    else:
+        return
+    raise ConfigurationError(f"{name} {problem}, got {url!r}")
+
+
+# The settings `meetd` commands take as flags: a message about one names the flag when the
+# value came from it, and the variable otherwise.
+_FLAGS = frozenset(
+    {"data_dir", "database_url", "host", "port", "public_url", "workers", "log_level"}
+    | {"log_format", "tls_certfile", "tls_keyfile"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    flags_given: frozenset[str]
+
+    def __call__(self, name: str) -> str:
+        """``--port`` for a value given as a flag, else ``MEETD_PORT``."""
+        if name in self.flags_given and name in _FLAGS:
+            return "--" + name.replace("_", "-")
+        return _ENV[name][0]
+
+
+def _check(settings: Settings, named: _Names) -> None:
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigurationError(
-            "MEETD_DATABASE_URL must start with sqlite:/// or postgresql://, "
+            f"{named('database_url')} must start with sqlite:/// or postgresql://, "
             f"got {settings.database_url!r}"
         )
-    if settings.instant_room_ttl_seconds < 1:
-        raise ConfigurationError("MEETD_INSTANT_ROOM_TTL_SECONDS must be at least 1")
-    if settings.long_term_min_lead_seconds < 0:
-        raise ConfigurationError("MEETD_LONG_TERM_MIN_LEAD_SECONDS must be 0 or more")
+    if settings.secret_key is not None and len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigurationError(
+            f"MEETD_SECRET_KEY must have at least {SECRET_KEY_MIN_LENGTH} characters, "
+            f"got {len(settings.secret_key)}"
+        )
+    if not 1 <= settings.instant_room_ttl_seconds <= MAX_ROOM_SECONDS:
+        raise ConfigurationError(
+            f"MEETD_INSTANT_ROOM_TTL_SECONDS must be between 1 and {MAX_ROOM_SECONDS} "
+            f"(10 years), got {settings.instant_room_ttl_seconds}"
+        )
+    if not 0 <= settings.long_term_min_lead_seconds <= MAX_ROOM_SECONDS:
+        raise ConfigurationError(
+            f"MEETD_LONG_TERM_MIN_LEAD_SECONDS must be between 0 and {MAX_ROOM_SECONDS} "
+            f"(10 years), got {settings.long_term_min_lead_seconds}"
+        )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
     if not 0 <= settings.port <= 65535:
-        raise ConfigurationError(f"MEETD_PORT out of range: {settings.port}")
+        raise ConfigurationError(
+            f"{named('port')} must be between 0 and 65535, got {settings.port}"
+        )
     if settings.workers < 1:
-        raise ConfigurationError(f"MEETD_WORKERS must be 1 or more, got {settings.workers}")
+        raise ConfigurationError(f"{named('workers')} must be 1 or more, got {settings.workers}")
     if settings.log_level not in LOG_LEVELS:
         raise ConfigurationError(
-            f"MEETD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}"
+            f"{named('log_level')} must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {settings.log_level!r}"
         )
     if settings.log_format not in LOG_FORMATS:
         raise ConfigurationError(
-            f"MEETD_LOG_FORMAT must be json or text, got {settings.log_format!r}"
+            f"{named('log_format')} must be json or text, got {settings.log_format!r}"
         )
     if settings.themes_per_application < 0:
         raise ConfigurationError("MEETD_THEMES_PER_APPLICATION must be 0 or more")
@@ -189,10 +265,6 @@ def _check(settings: Settings) -> None:
         raise ConfigurationError(
             "MEETD_S3_ENDPOINT_URL must start with http:// or https://, "
             f"got {settings.s3_endpoint_url!r}"
-        )
-    if not settings.public_url.startswith(("http://", "https://")):
-        raise ConfigurationError(
-            f"MEETD_PUBLIC_URL must start with http:// or https://, got {settings.public_url!r}"
         )
 
 

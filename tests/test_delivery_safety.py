@@ -26,7 +26,7 @@ def blocking_settings(tmp_path: Any, sqlite_url: str) -> Settings:
             "data_dir": tmp_path / "data",
             "database_url": sqlite_url,
             "public_url": "https://meet.example.test",
-            "secret_key": "k",
+            "secret_key": "test-secret-key-of-32-characters",
             "callback_block_private_addresses": True,
             "callback_retry_schedule": "1",
         },

@@ -36,7 +36,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "data_dir": tmp_path / "data",
             "database_url": database_url,
             "public_url": "https://meet.example.test",
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-32-characters",
             "callback_retry_schedule": SCHEDULE,
         },
         environ={},

@@ -53,3 +53,12 @@ def test_readme_links_point_at_existing_pages() -> None:
 def test_readme_has_the_two_quick_start_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make serve" in readme and "make test" in readme
+
+
+def test_readme_quick_start_is_exactly_the_two_commands() -> None:
+    """The operations contract: a fresh clone needs `make serve` and `make test`, no more."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1]
+    block = quick_start.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    assert commands == ["make serve", "make test"]

@@ -13,6 +13,7 @@ from meetd.settings import (
     DEFAULT_RETRY_SCHEDULE,
     ENVIRONMENT_VARIABLES,
     HANDOFF_VARIABLE,
+    MAX_ROOM_SECONDS,
     Settings,
     build_settings,
     settings_from_handoff,
@@ -96,7 +97,7 @@ CASES: list[tuple[str, str, str, Any, Any]] = [
     ("host", "MEETD_HOST", "0.0.0.0", "0.0.0.0", "::1"),
     ("port", "MEETD_PORT", "9000", 9000, 9001),
     ("public_url", "MEETD_PUBLIC_URL", "https://env.example", "https://env.example", "https://f.x"),
-    ("secret_key", "MEETD_SECRET_KEY", "from-env", "from-env", "from-flag"),
+    ("secret_key", "MEETD_SECRET_KEY", "from-env" * 4, "from-env" * 4, "from-flag" * 4),
     ("redis_url", "MEETD_REDIS_URL", "redis://env:6379/0", "redis://env:6379/0", "redis://f/1"),
     ("instant_room_ttl_seconds", "MEETD_INSTANT_ROOM_TTL_SECONDS", "30", 30, 45),
     ("long_term_min_lead_seconds", "MEETD_LONG_TERM_MIN_LEAD_SECONDS", "0", 0, 5),
@@ -191,6 +192,43 @@ def test_public_url_loses_its_trailing_slash() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://exa mple.com", "must not contain spaces"),
+        ("https://meet.example.com/?q=1", "must not have a query"),
+        ("https://meet.example.com?", "must not have a query"),
+        ("https://meet.example.com/#frag", "must not have a fragment"),
+        ("https://", "must name a host"),
+        ("https:///path", "must name a host"),
+        ("https:meet.example.com", "must start with http:// or https://"),
+        ("ftp://meet.example.com", "must start with http:// or https://"),
+        ("http://meet.example.com:port", "is not a URL"),
+    ],
+)
+def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) -> None:
+    """Each was accepted, and every host and guest link carried it."""
+    for settings in ({"public_url": url}, {}):
+        environ = {} if settings else {"MEETD_PUBLIC_URL": url}
+        with pytest.raises(ConfigurationError) as caught:
+            build(settings, **environ)
+        message = caught.value.message
+        assert problem in message and message.endswith(repr(url)), message  # as given
+
+
+def test_a_public_url_with_a_path_is_kept() -> None:
+    assert build({"public_url": "https://example.com:8443/meetd/"}).public_url == (
+        "https://example.com:8443/meetd"
+    )
+
+
+def test_the_listening_address_is_a_url_for_ipv6_too() -> None:
+    assert build({"host": "::"}).listen_url == "http://[::]:8080"
+    assert build({"host": "::1"}).public_url == "http://[::1]:8080"
+    settings = build({"host": "0.0.0.0", "public_url": "https://meet.example.com"})
+    assert settings.listen_url == "http://0.0.0.0:8080"
+
+
 def test_tls_files_from_environment(tmp_path: Path) -> None:
     settings = build(
         MEETD_TLS_CERTFILE=str(tmp_path / "c.pem"), MEETD_TLS_KEYFILE=str(tmp_path / "k.pem")
@@ -214,7 +252,7 @@ def test_handoff_to_workers_keeps_every_setting(tmp_path: Path) -> None:
     settings = build(
         {"data_dir": tmp_path, "tls_certfile": tmp_path / "c", "tls_keyfile": tmp_path / "k"},
         MEETD_CALLBACK_RETRY_SCHEDULE="1,2",
-        MEETD_SECRET_KEY="s",
+        MEETD_SECRET_KEY="s" * 32,
     )
     handed = settings_from_handoff({HANDOFF_VARIABLE: settings_to_handoff(settings)})
     assert handed == settings
@@ -231,6 +269,10 @@ INVALID = [
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "-5"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "1.5"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", "99999999999999999999"),
+    ("MEETD_INSTANT_ROOM_TTL_SECONDS", str(MAX_ROOM_SECONDS + 1)),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "99999999999999999999"),
+    ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", str(MAX_ROOM_SECONDS + 1)),
     ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "-1"),
     ("MEETD_LONG_TERM_MIN_LEAD_SECONDS", "soon"),
     ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,x,3"),
@@ -246,6 +288,8 @@ INVALID = [
     ("MEETD_PUBLIC_URL", "meet.example.com"),
     ("MEETD_THEMES_PER_APPLICATION", "-1"),
     ("MEETD_THEMES_PER_APPLICATION", "many"),
+    ("MEETD_SECRET_KEY", "x"),
+    ("MEETD_SECRET_KEY", "k" * 31),
 ]
 
 
@@ -278,6 +322,47 @@ def test_invalid_flags_are_refused_clearly(flags: dict[str, Any], named: str) ->
     with pytest.raises(ConfigurationError) as caught:
         build(flags)
     assert _named(named, caught.value.message), caught.value.message
+
+
+# (attribute, invalid value, flag, variable)
+NAMED = [
+    ("port", 99999, "--port", "MEETD_PORT"),
+    ("database_url", "mysql://db/meetd", "--database-url", "MEETD_DATABASE_URL"),
+    ("workers", 0, "--workers", "MEETD_WORKERS"),
+    ("log_level", "verbose", "--log-level", "MEETD_LOG_LEVEL"),
+    ("log_format", "xml", "--log-format", "MEETD_LOG_FORMAT"),
+    ("public_url", "meet.example.com", "--public-url", "MEETD_PUBLIC_URL"),
+]
+
+
+@pytest.mark.parametrize(("attribute", "value", "flag", "variable"), NAMED)
+def test_a_bad_flag_is_named_as_the_flag(
+    attribute: str, value: Any, flag: str, variable: str
+) -> None:
+    """``--port 99999`` said "MEETD_PORT out of range", a variable the user never set."""
+    with pytest.raises(ConfigurationError) as caught:
+        build({attribute: value})
+    assert caught.value.message.startswith(f"{flag} "), caught.value.message
+    assert variable not in caught.value.message
+
+
+@pytest.mark.parametrize(("attribute", "value", "flag", "variable"), NAMED)
+def test_a_bad_variable_is_named_as_the_variable(
+    attribute: str, value: Any, flag: str, variable: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build(**{variable: str(value)})
+    assert caught.value.message.startswith(f"{variable} "), caught.value.message
+
+
+def test_negative_retry_steps_are_named() -> None:
+    """ "-1,5" was told it "needs at least one step >= 0", though 5 is one."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(MEETD_CALLBACK_RETRY_SCHEDULE="-1,5,-3")
+    message = caught.value.message
+    assert "0 or more" in message and "-1, -3" in message and "'-1,5,-3'" in message, message
+    with pytest.raises(ConfigurationError, match="needs at least one step"):
+        build(MEETD_CALLBACK_RETRY_SCHEDULE=" , ")
 
 
 @pytest.mark.parametrize(
@@ -332,6 +417,19 @@ def test_s3_keys_go_together(environ: dict[str, str]) -> None:
 def test_s3_endpoint_must_be_a_url() -> None:
     with pytest.raises(ConfigurationError, match="MEETD_S3_ENDPOINT_URL must start with http"):
         build(MEETD_S3_BUCKET="b", MEETD_S3_ENDPOINT_URL="minio:9000")
+
+
+def test_room_durations_may_reach_ten_years() -> None:
+    settings = build(
+        MEETD_INSTANT_ROOM_TTL_SECONDS=str(MAX_ROOM_SECONDS),
+        MEETD_LONG_TERM_MIN_LEAD_SECONDS=str(MAX_ROOM_SECONDS),
+    )
+    assert settings.instant_room_ttl_seconds == MAX_ROOM_SECONDS == 315_360_000
+    assert settings.long_term_min_lead_seconds == MAX_ROOM_SECONDS
+
+
+def test_a_secret_key_of_32_characters_is_enough() -> None:
+    assert build(MEETD_SECRET_KEY="k" * 32).secret_key == "k" * 32
 
 
 def test_port_zero_means_any_free_port() -> None:

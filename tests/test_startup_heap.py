@@ -29,7 +29,7 @@ def unfrozen() -> Iterator[None]:
 def frozen_after_startup(tmp_path: Path, *, freeze_heap: bool) -> int:
     settings = build_settings(
         {"data_dir": tmp_path / "data", "database_url": f"sqlite:///{tmp_path / 'm.sqlite3'}"},
-        environ={"MEETD_SECRET_KEY": "test-secret-key"},
+        environ={"MEETD_SECRET_KEY": "test-secret-key-of-32-characters"},
     )
     app = create_app(
         settings,

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from meetd.app import create_app
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp, parse_timestamp
-from meetd.settings import build_settings
+from meetd.settings import MAX_ROOM_SECONDS, build_settings
 from tests import support
 from tests.support import Caller
 
@@ -184,7 +184,7 @@ def short_client(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterato
         {"data_dir": tmp_path / "data", "public_url": "https://meet.example.test"},
         environ={
             "MEETD_DATABASE_URL": database_url,
-            "MEETD_SECRET_KEY": "test-secret-key",
+            "MEETD_SECRET_KEY": "test-secret-key-of-32-characters",
             "MEETD_INSTANT_ROOM_TTL_SECONDS": "30",
             "MEETD_LONG_TERM_MIN_LEAD_SECONDS": "60",
         },
@@ -236,6 +236,26 @@ def test_long_term_min_lead_is_honoured(short_client: TestClient, clock: FakeClo
     assert [e.id for e in sweep(short_client)] == [room["id"]]
 
 
+def test_the_longest_instant_room_ttl_still_creates_rooms(
+    tmp_path: Path, database_url: str, clock: FakeClock
+) -> None:
+    """A TTL past the bound was refused by nothing, and every create overflowed (500)."""
+    settings = build_settings(
+        {"data_dir": tmp_path / "data", "public_url": "https://meet.example.test"},
+        environ={
+            "MEETD_DATABASE_URL": database_url,
+            "MEETD_SECRET_KEY": "test-secret-key-of-32-characters",
+            "MEETD_INSTANT_ROOM_TTL_SECONDS": str(MAX_ROOM_SECONDS),
+        },
+    )
+    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    with TestClient(app, base_url="https://meet.example.test") as client:
+        caller = support.create_account(client, clock)
+        created_at = clock.now_ms()
+        room = create(client, caller)
+        assert expires_at_ms(room) == created_at + MAX_ROOM_SECONDS * 1000
+
+
 # -- the running sweeper ----------------------------------------------------------------------
 
 
@@ -247,7 +267,7 @@ def sweeping_client(tmp_path: Path, sqlite_url: str, clock: FakeClock) -> Iterat
             "data_dir": tmp_path / "data",
             "database_url": sqlite_url,
             "public_url": "https://meet.example.test",
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-32-characters",
         },
         environ={},
     )

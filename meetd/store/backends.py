@@ -144,8 +144,9 @@ class SQLiteBackend(Backend):
     dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
+        # The folder is not created here: the CLI creates the data dir and refuses a missing
+        # folder elsewhere (meetd/data_dir.py), so a mistyped URL cannot hide the state.
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
 
     def connect(self) -> Connection:
         raw = sqlite3.connect(

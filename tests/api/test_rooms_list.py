@@ -384,7 +384,7 @@ def property_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
             "data_dir": tmp_path / "data",
             "database_url": database_url,
             "public_url": BASE,
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-32-characters",
         },
         environ={},
     )

@@ -44,7 +44,12 @@ def refused(result: Result, exit_code: int, *phrases: str) -> str:
 
 def api_client(data_dir: Path, database_url: str) -> TestClient:
     settings = build_settings(
-        {"data_dir": data_dir, "database_url": database_url, "secret_key": "k"}, environ={}
+        {
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "secret_key": "test-secret-key-of-32-characters",
+        },
+        environ={},
     )
     return TestClient(create_app(settings, run_sweeper=False))
 

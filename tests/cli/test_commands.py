@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from meetd.cli import main
+from meetd.settings import ENVIRONMENT_VARIABLES
 from meetd.store import accounts
 from meetd.store.database import open_database
 from tests import support
@@ -65,6 +66,18 @@ def test_help_works_everywhere(path: tuple[str, ...]) -> None:
     if not isinstance(command, click.Group):
         help_text = meetd(*path, "--help").stdout
         assert "--data-dir" in help_text and "--database-url" in help_text
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_PATHS if p], ids=" ".join)
+def test_every_option_with_a_variable_names_it_in_help(path: tuple[str, ...]) -> None:
+    """serve --help named MEETD_HOST but not MEETD_TLS_CERTFILE or MEETD_LOG_LEVEL."""
+    command: Any = main
+    for name in path:
+        command = command.commands[name]
+    for param in command.params:
+        variable = f"MEETD_{(param.name or '').upper()}"
+        if isinstance(param, click.Option) and variable in ENVIRONMENT_VARIABLES:
+            assert f"env {variable}" in (param.help or ""), f"{param.opts} lacks {variable}"
 
 
 # The commands the operations contract names, with the options it names.
@@ -192,6 +205,31 @@ def test_credentials_basic_auth_could_not_carry_are_refused(
     store: list[str], given: list[str], phrase: str
 ) -> None:
     refused(meetd("accounts", "create", *given, *store), 2, phrase, "printable")
+
+
+@pytest.mark.parametrize(
+    ("given", "empty"),
+    [
+        (["--api-key", "", "--api-secret", "s"], "--api-key"),
+        (["--api-key", "k", "--api-secret", ""], "--api-secret"),
+        (["--api-key", ""], "--api-key"),
+    ],
+)
+def test_an_empty_api_key_or_secret_is_named(
+    store: list[str], given: list[str], empty: str
+) -> None:
+    """--api-key '' was told that --api-key and --api-secret go together."""
+    message = refused(meetd("accounts", "create", *given, *store), 2, empty, "empty")
+    assert "go together" not in message
+
+
+def test_a_bad_flag_is_named_as_the_flag(data_dir: Path) -> None:
+    result = meetd("serve", "--port", "99999", "--data-dir", str(data_dir))
+    message = refused(result, 2, "--port", "99999")
+    assert "MEETD_PORT" not in message
+    result = meetd("db", "upgrade", "--database-url", "mysql://db/x")
+    message = refused(result, 2, "--database-url must start with")
+    assert "MEETD_DATABASE_URL" not in message
 
 
 @pytest.mark.parametrize("given", [["--api-key", "k"], ["--api-secret", "s"]])
@@ -438,6 +476,28 @@ def test_applications_update_public_key(
         assert create_room(client, support.bearer_header(application_id)).status_code == 201
 
 
+def test_applications_update_with_nothing_to_change_is_refused(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    """It said "application … updated" and changed nothing."""
+    result = meetd("applications", "update", account["application_id"], "--json", *store)
+    refused(result, 2, "nothing to change", "--public-key-file", "callback-url")
+
+
+def test_applications_update_text_shows_unset_values_readably(
+    store: list[str], account: dict[str, Any]
+) -> None:
+    url = "https://hooks.example.com/rooms"
+    result = meetd(
+        "applications", "update", account["application_id"], "--rooms-callback-url", url, *store
+    )
+    assert result.exit_code == 0, result.output
+    assert "None" not in result.stdout
+    assert f"rooms_callback_url: {url}" in result.stdout
+    assert "sessions_callback_url: (none)" in result.stdout
+    assert "public key: (none)" in result.stdout
+
+
 def test_applications_update_unknown_application(store: list[str]) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     result = meetd("applications", "update", unknown, "--rooms-callback-url", "", *store)
@@ -489,6 +549,13 @@ def test_data_dir_flag_holds_the_database(tmp_path: Path) -> None:
         "--data-dir", str(data_dir),
     )  # fmt: skip
     assert one_json_object(result)["account_id"] == created["account_id"]
+
+
+def test_the_data_dir_is_made_private(tmp_path: Path) -> None:
+    """It holds the signature secrets (in the database) and the secret key."""
+    data_dir = tmp_path / "new" / "data"
+    one_json_object(meetd("accounts", "create", "--json", "--data-dir", str(data_dir)))
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
 
 
 def test_meetd_data_dir_environment_variable(tmp_path: Path) -> None:
@@ -552,3 +619,39 @@ def test_a_real_process_honours_the_environment(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert again.stdout == ""
     assert again.stderr == "Error: an account with API key same already exists\n"
+
+
+def test_a_relative_sqlite_url_is_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    result = meetd("db", "upgrade", "--json", "--database-url", "sqlite:///state/x.sqlite3")
+    one_json_object(result)
+    assert (tmp_path / "state" / "x.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_a_database_url_in_a_missing_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: bool
+) -> None:
+    """sqlite:///nonexistent/dir/x.db once made ./nonexistent/dir quietly and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///nonexistent/dir/x.db"
+    env = {"MEETD_DATABASE_URL": url} if variable else None
+    args = [] if variable else ["--database-url", url]
+    result = meetd("accounts", "create", "--json", *args, env=env)
+    message = refused(result, 1, str(tmp_path / "nonexistent" / "dir"), "does not exist")
+    assert message.count("\n") == 1
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_serve_refuses_a_database_url_in_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = meetd(
+        "serve", "--data-dir", str(tmp_path / "data"), "--database-url", "sqlite:///no/x.db"
+    )
+    refused(result, 1, str(tmp_path / "no"), "does not exist")
+    assert not (tmp_path / "no").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from collections.abc import Iterator
@@ -10,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meetd.store.accounts import get_application
+from meetd.store.database import open_database
 from tests import support
-from tests.cli.runner import meetd, one_json_object
+from tests.cli.runner import ACCOUNT_KEYS, meetd, one_json_object
 from tests.e2e_lifetime.servers import (
     ServerPool,
     server_pool,
@@ -58,6 +61,78 @@ def test_serve_prints_the_first_account_once_and_it_works(
     assert "API secret" not in again.stdout
     assert api_secret not in again.stdout + again.stderr
     assert create(again.url).status_code == 201
+
+
+def _signature_secret(database_url: str, application_id: str) -> str:
+    database = open_database(database_url)
+    try:
+        application = database.read_blocking(lambda c: get_application(c, application_id))
+    finally:
+        database.close()
+    return application.signature_secret
+
+
+@pytest.mark.e2e
+def test_serve_shows_the_default_applications_signature_secret(
+    servers: ServerPool, data_dir: Path, database_url: str
+) -> None:
+    """What callbacks to the default application are signed with (docs/callbacks.md)."""
+    server = servers.start(data_dir, database_url=database_url)
+    application_id = re.findall(r"Application ID:\s+(\S+)", server.stdout)[0]
+    shown = re.findall(r"Signature secret:\s+(\S+)", server.stdout)
+    assert shown == [_signature_secret(database_url, application_id)], server.stdout
+
+
+@pytest.mark.e2e
+def test_serve_json_prints_the_first_account_whole(
+    servers: ServerPool, data_dir: Path, database_url: str
+) -> None:
+    server = servers.start(data_dir, database_url=database_url, args=("--json",))
+    printed = json.loads(server.stdout)
+    assert printed["url"] == server.url
+    first = printed["first_account"]
+    assert set(first) == ACCOUNT_KEYS
+    assert first["signature_secret"] == _signature_secret(database_url, first["application_id"])
+
+
+@pytest.mark.e2e
+def test_serve_writes_only_json_log_lines_on_stderr(servers: ServerPool, data_dir: Path) -> None:
+    """The progress lines were plain text among the JSON records."""
+    server = servers.start(data_dir)
+    server.stop()
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    messages = [record["message"] for record in records]
+    assert any(m.startswith("database migrated to version") for m in messages), messages
+    assert "first account created" in messages
+    serving = next(r for r in records if "serving on" in r["message"])
+    assert serving["url"] == server.url and serving["logger"] == "meetd.serve"
+    assert "API secret" in server.stdout  # the credentials stay on stdout, not in the log
+    assert all(secret not in server.stderr for _, secret in CREDENTIALS.findall(server.stdout))
+
+
+@pytest.mark.e2e
+def test_serve_names_the_bound_address_and_the_links_address(
+    servers: ServerPool, data_dir: Path
+) -> None:
+    """With --public-url, "serving on" showed only the public URL."""
+    server = servers.start(data_dir, args=("--public-url", "https://meet.example.com/"))
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    serving = next(r for r in records if "serving on" in r["message"])
+    assert (serving["listening"], serving["url"]) == (server.url, "https://meet.example.com")
+    assert f"serving on {server.url}, links use https://meet.example.com" in serving["message"]
+    assert not [r for r in records if r["level"] == "warning"]
+
+
+@pytest.mark.e2e
+def test_serve_on_every_interface_warns_that_links_name_no_reachable_host(
+    servers: ServerPool, data_dir: Path
+) -> None:
+    server = servers.start(data_dir, args=("--host", "0.0.0.0"))
+    records = [json.loads(line) for line in server.stderr.splitlines()]
+    warnings = [r for r in records if r["level"] == "warning" and r["logger"] == "meetd.serve"]
+    assert len(warnings) == 1, records
+    assert "--public-url" in warnings[0]["message"]
+    assert warnings[0]["url"].startswith("http://0.0.0.0:")
 
 
 @pytest.mark.e2e

@@ -81,10 +81,13 @@ def launch_server(
     database_url: str | None = None,
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
+    args: tuple[str, ...] = (),
 ) -> Server:
-    """Start ``meetd serve`` on a free port without waiting for it (see :func:`wait_healthy`)."""
+    """Start ``meetd serve`` on a free port without waiting for it (see :func:`wait_healthy`);
+    ``args`` go after the command's own."""
     port = free_port()
     command = [*meetd_command(), "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    command += args
     if database_url is not None:
         command += ["--database-url", database_url]
     log_dir = log_dir or data_dir.parent
@@ -140,8 +143,11 @@ class ServerPool:
         *,
         database_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Server:
-        server = launch_server(data_dir, database_url=database_url, env=env, log_dir=self.root)
+        server = launch_server(
+            data_dir, database_url=database_url, env=env, log_dir=self.root, args=args
+        )
         self.servers.append(server)
         return wait_healthy(server)
 

@@ -52,7 +52,7 @@ def s3_settings(tmp_path: Path, sqlite_url: str, moto_url: str) -> Settings:
             "data_dir": tmp_path / "data",
             "database_url": sqlite_url,
             "public_url": "https://meet.example.test",
-            "secret_key": "test-secret-key",
+            "secret_key": "test-secret-key-of-32-characters",
             "s3_bucket": f"meetd-{uuid.uuid4().hex[:12]}",
             "s3_endpoint_url": moto_url,
             "s3_access_key_id": "test-key",
@@ -196,7 +196,9 @@ def test_signed_links_redirect_to_the_bucket(
     s3.write("recordings/b.mp4", b"movie", content_type="video/mp4")
     clock = s3_client.app.state.services.clock  # type: ignore[attr-defined]
     expires = clock.now_ms() // 1000 + 60
-    signature = links.sign_link("recordings/b.mp4", expires, derive_key("test-secret-key", "files"))
+    signature = links.sign_link(
+        "recordings/b.mp4", expires, derive_key("test-secret-key-of-32-characters", "files")
+    )
     path = f"/files/recordings/b.mp4?expires={expires}&signature={signature}"
     response = s3_client.get(path, follow_redirects=False)
     assert response.status_code == 307
