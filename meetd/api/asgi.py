@@ -182,7 +182,7 @@ class MeetdASGI:
                 try:
                     response = await endpoint(Request(scope, receive))
                 except MeetdError as error:
-                    response = error_response(error, path)
+                    response = error_response(error, path, params)
                 except Exception as error:
                     response = server_error(error, path)
         await response(scope, receive, send)
