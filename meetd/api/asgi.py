@@ -85,7 +85,7 @@ class Router:
         self.resources = resources
         # For match_raw: fixed paths first, then the longest prefixes, as match tries them.
         self._by_precedence = sorted(
-            resources, key=lambda r: -1 if r.prefix is None else -len(r.segments)
+            resources, key=lambda r: (r.prefix is not None, -len(r.segments))
         )
         self._exact = {r.path: r for r in resources if r.prefix is None}
         self._by_prefix: dict[str, list[Resource]] = {}

@@ -26,6 +26,8 @@ ROUTER = Router(
         Resource("/v1/themes/{theme_id}/rooms", get=endpoint),
         Resource("/v1/sessions/{session_id}", get=endpoint),
         Resource("/v1/sessions/{session_id}/recordings", get=endpoint),
+        Resource("/v1/events/redeliver", get=endpoint),
+        Resource("/v1/events/{event_id}", get=endpoint),
         Resource("/files/{key:path}", get=endpoint),
     ]
 )
@@ -45,6 +47,8 @@ ROUTER = Router(
         ),
         ("/files/logos/white/a.png", "/files/{key:path}", {"key": "logos/white/a.png"}),
         ("/files/a", "/files/{key:path}", {"key": "a"}),
+        ("/v1/events/redeliver", "/v1/events/redeliver", {}),
+        ("/v1/events/e1", "/v1/events/{event_id}", {"event_id": "e1"}),
         # One trailing slash is dropped, as Express's default (non-strict) routing did.
         ("/v1/rooms/", "/v1/rooms", {}),
         ("/v1/rooms/abc/", "/v1/rooms/{room_id}", {"room_id": "abc"}),
@@ -140,7 +144,14 @@ def test_encoded_slashes_name_nothing_else(raw_path: bytes) -> None:
 
 
 def test_a_raw_path_without_encoded_slashes_matches_as_its_decoded_path() -> None:
-    for path in ["/v1/rooms", "/v1/rooms/abc/", "/v1/sessions/s1/recordings", "/files/a/b"]:
+    for path in [
+        "/v1/rooms",
+        "/v1/rooms/abc/",
+        "/v1/sessions/s1/recordings",
+        "/files/a/b",
+        "/v1/events/redeliver",  # a fixed path wins over a template that also fits
+        "/v1/events/e1",
+    ]:
         assert ROUTER.match_raw(path.encode()) == ROUTER.match(path)
     # So does a {name:path} parameter, whose slashes are its own anyway.
     for raw_path in [b"/files/a%2Fb", b"/files/%2F/", b"/files/a%2F%2Fb/"]:
