@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import State
 from starlette.requests import Request
@@ -50,6 +51,28 @@ class Resource:
         self.spans_segments = kind == "path"
         if brace and ("{" in tail or kind not in ("", "path") or (kind and tail)):
             raise ValueError(f"one {{parameter}} per path, {{name:path}} only at the end: {path}")
+        # The same path as segments, for match_segments: before the parameter, after it.
+        self.segments = (head if brace else path).split("/")
+        if brace:
+            self.segments.pop()  # the empty one after the prefix's final slash
+        self.suffix_segments = tail.split("/")[1:]
+
+    def match_segments(self, segments: list[str]) -> dict[str, str] | None:
+        """The parameters when ``segments`` (the path split at its slashes, each decoded)
+        name this resource, else None."""
+        if self.prefix is None:
+            return {} if segments == self.segments else None
+        count = len(self.segments)
+        if segments[:count] != self.segments:
+            return None
+        rest = segments[count:]
+        if self.spans_segments:
+            value = "/".join(rest)
+        elif len(rest) == 1 + len(self.suffix_segments) and rest[1:] == self.suffix_segments:
+            value = rest[0]
+        else:
+            return None
+        return {self.parameter: value} if value else None
 
 
 class Router:
@@ -60,6 +83,10 @@ class Router:
 
     def __init__(self, resources: list[Resource]) -> None:
         self.resources = resources
+        # For match_raw: fixed paths first, then the longest prefixes, as match tries them.
+        self._by_precedence = sorted(
+            resources, key=lambda r: (r.prefix is not None, -len(r.segments))
+        )
         self._exact = {r.path: r for r in resources if r.prefix is None}
         self._by_prefix: dict[str, list[Resource]] = {}
         for resource in resources:
@@ -88,6 +115,28 @@ class Router:
             return self.match(path[:-1])
         return None
 
+    def match_raw(self, raw_path: bytes) -> tuple[Resource, dict[str, str]] | None:
+        """:meth:`match` for a path as sent, percent-encoding and all (ASGI's ``raw_path``).
+
+        A parameter is the decoded value of one raw segment: ``/sessions/a%2Fb/recordings``
+        names the session ``a/b``, and ``/sessions/x%2Frecordings`` the session
+        ``x/recordings``, where the decoded path would name no resource, or another one.
+        Slower than :meth:`match` (every resource is tried): for the rare path that holds an
+        encoded slash, the only case where the two differ."""
+        segments = [unquote(part) for part in raw_path.decode("latin-1").split("/")]
+        found = self._match_segments(segments)
+        # One trailing slash is dropped, as in match.
+        if found is None and len(segments) > 2 and segments[-1] == "" and segments[-2] != "":
+            found = self._match_segments(segments[:-1])
+        return found
+
+    def _match_segments(self, segments: list[str]) -> tuple[Resource, dict[str, str]] | None:
+        for resource in self._by_precedence:
+            params = resource.match_segments(segments)
+            if params is not None:
+                return resource, params
+        return None
+
 
 class MeetdASGI:
     """``app(scope, receive, send)``; ``app.state`` holds what handlers share."""
@@ -112,7 +161,13 @@ class MeetdASGI:
         method: str = scope["method"]
         path: str = scope["path"]
         scope["app"] = self
-        matched = self.router.match(path)
+        # The decoded path cannot tell a%2Fb from a/b: a path with an encoded slash is
+        # matched as sent. One bytes search for the rest (ASGI servers may omit raw_path).
+        raw_path: bytes | None = scope.get("raw_path")
+        if raw_path is not None and b"%" in raw_path and _has_encoded_slash(raw_path):
+            matched = self.router.match_raw(raw_path)
+        else:
+            matched = self.router.match(path)
         template = "unmatched"
         if matched is None:
             response = route_not_found(method, path)
@@ -127,7 +182,7 @@ class MeetdASGI:
                 try:
                     response = await endpoint(Request(scope, receive))
                 except MeetdError as error:
-                    response = error_response(error, path)
+                    response = error_response(error, path, params)
                 except Exception as error:
                     response = server_error(error, path)
         await response(scope, receive, send)
@@ -146,6 +201,10 @@ class MeetdASGI:
             await send({"type": failed, "message": repr(error)})
             raise
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _has_encoded_slash(raw_path: bytes) -> bool:
+    return b"%2f" in raw_path.lower()
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from meetd import errors
 from meetd.api.responses import JSONResponse
 from meetd.domain.randomness import new_uuid
+from meetd.domain.validation import canonical_uuid
 
 log = logging.getLogger("meetd.api")
 
@@ -52,16 +53,34 @@ def unauthorized() -> Response:
     )
 
 
-def error_response(exc: errors.MeetdError, path: str) -> Response:
-    """The answer to a MeetdError: its status and Vonage body."""
+def error_response(
+    exc: errors.MeetdError, path: str, path_params: dict[str, str] | None = None
+) -> Response:
+    """The answer to a MeetdError: its status and Vonage body. ``path_params`` are the
+    request's, as sent (see :func:`name_ids_as_sent`)."""
     if isinstance(exc, errors.AuthenticationError):
         log.info("authentication failed", extra={"reason": exc.message, "path": path})
         return unauthorized()
+    message = exc.message
+    if path_params and isinstance(exc, errors.NotFoundError):
+        message = name_ids_as_sent(message, path_params)
     for kind in type(exc).__mro__:
         if kind in _STATUS:
             status, name = _STATUS[kind]
-            return JSONResponse(error_body(status, name, exc.message, exc.errors), status)
+            return JSONResponse(error_body(status, name, message, exc.errors), status)
     return server_error(exc, path)
+
+
+def name_ids_as_sent(message: str, path_params: dict[str, str]) -> str:
+    """``message`` naming each path id as the client wrote it. Handlers look ids up in their
+    canonical form (a lower-case UUID: ``meetd.api.requests.path_uuid``), so that
+    ``757266EA-…`` finds the object ``757266ea-…``; the store's not-found message then names
+    the canonical form, where Vonage echoed the id sent. Only on the error path."""
+    for sent in path_params.values():
+        canonical = canonical_uuid(sent)
+        if canonical is not None and canonical != sent:
+            message = message.replace(canonical, sent)
+    return message
 
 
 def route_not_found(method: str, path: str) -> Response:

@@ -164,8 +164,8 @@ def schemas() -> dict[str, Schema]:
                         "default_theme_id": nullable(
                             {
                                 "type": "string",
-                                "maxLength": 200,
-                                "description": "A theme of this application; null: none.",
+                                "description": "A theme of this application (any other"
+                                " string: 400 BadRequestError); null: none.",
                             }
                         )
                     },

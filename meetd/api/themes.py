@@ -2,8 +2,10 @@
 
 Logos arrive in two steps, as they did at Vonage: ``GET /themes/logos-upload-urls`` hands out
 three signed upload forms (one per logo type) whose files land in the store's temporary area;
-``PUT /themes/{id}/finalizeLogos`` then checks each uploaded file, copies the good ones out of
-the temporary area and points the theme at them. Nothing is finalized unless every key passes.
+``PUT /themes/{id}/finalizeLogos`` then reads each uploaded file once, checks those bytes and
+writes the same bytes out of the temporary area (a form stays usable until it expires, so the
+upload may be replaced meanwhile: what is kept is what was checked), and points the theme at
+them. Nothing is finalized unless every key passes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from meetd.api.representations import theme_body
 from meetd.api.requests import json_body, path_uuid
 from meetd.api.responses import JSONResponse, no_content
 from meetd.api.rooms import room_page
-from meetd.domain.logos import LOGO_TYPES, MAX_LOGO_BYTES, logo_problem
+from meetd.domain.logos import EXCEEDS_SIZE, LOGO_TYPES, MAX_LOGO_BYTES, logo_problem
 from meetd.domain.randomness import new_uuid
 from meetd.domain.themes import (
     logo_type_of,
@@ -33,7 +35,7 @@ from meetd.domain.themes import (
     theme_not_found,
 )
 from meetd.errors import BadRequestError, ConflictError, InputValidationError, NotFoundError
-from meetd.files import TEMPORARY_PREFIX, FileStore
+from meetd.files import TEMPORARY_PREFIX, FileStore, is_stale
 from meetd.store import themes
 from meetd.store.database import Connection, is_unique_violation
 
@@ -163,16 +165,17 @@ async def finalize_logos(request: Request) -> Response:
     if len(set(named)) != len(named):
         raise InputValidationError('"keys" must hold at most one logo of each type')
 
-    errors = await asyncio.to_thread(_check_logos, services.files, keys)
+    now = services.clock.now_ms() / 1000
+    logos, errors = await asyncio.to_thread(_check_logos, services.files, keys, now)
     if errors:
         raise BadRequestError("could not finalize logos", errors=errors)
     by_type = {str(logo_type): key for logo_type, key in zip(types, keys, strict=True)}
     permanent = {logo_type: permanent_logo_key(key) for logo_type, key in by_type.items()}
-    # Copy first, commit second: the other order could leave a theme pointing at a file that
-    # never arrived. If either step fails, the copies made are deleted, as nothing links to
-    # them; a request cancelled during the commit keeps them (below).
+    # Write first, commit second: the other order could leave a theme pointing at a file that
+    # never arrived. If either step fails, the files written are deleted, as nothing links
+    # to them; a request cancelled during the commit keeps them (below).
     try:
-        await asyncio.to_thread(_copy_all, services.files, by_type, permanent)
+        await asyncio.to_thread(_write_all, services.files, logos, permanent)
     except BaseException:
         await _delete_files(services.files, list(permanent.values()))
         raise
@@ -182,7 +185,7 @@ async def finalize_logos(request: Request) -> Response:
         )
     except asyncio.CancelledError:
         # The request was cancelled (the server is stopping), not the write: it may still
-        # commit, so its copies stay. At worst they are files nothing uses.
+        # commit, so its files stay. At worst they are files nothing uses.
         raise
     except BaseException:
         await _delete_files(services.files, list(permanent.values()))
@@ -191,41 +194,36 @@ async def finalize_logos(request: Request) -> Response:
     return JSONResponse(_body(services, theme, principal.account_id))
 
 
-def _check_logos(files: FileStore, keys: list[str]) -> list[dict[str, str]]:
-    """The contract's error for each key that cannot be finalized (empty: all good)."""
+def _check_logos(
+    files: FileStore, keys: list[str], now: float
+) -> tuple[dict[str, bytes], list[dict[str, str]]]:
+    """Each good logo's bytes by logo type, and the contract's error for each key that
+    cannot be finalized (empty: all good). Each upload is read once, and those bytes are
+    both the ones checked and the ones kept."""
+    logos = {}
     errors = []
     for key in keys:
         logo_type = logo_type_of(key)
-        size = None if logo_type is None else files.size(key)
-        if logo_type is None or size is None:
+        found = None if logo_type is None else files.fetch(key, max_bytes=MAX_LOGO_BYTES)
+        # An expired upload is gone, whether or not the sweep has deleted it yet.
+        if logo_type is None or found is None or is_stale(found.modified, now):
             errors.append({"logoKey": key, "code": "key_not_found"})
             continue
-        problem = "exceeds_size" if size > MAX_LOGO_BYTES else None
-        if problem is None:
-            data = files.read(key)
-            if data is None:  # deleted since: its form expired a moment ago
-                errors.append({"logoKey": key, "code": "key_not_found"})
-                continue
-            problem = logo_problem(data, logo_type)
+        if found.data is None:  # too long to be read
+            problem: str | None = EXCEEDS_SIZE
+        else:
+            problem = logo_problem(found.data, logo_type)
+            logos[logo_type] = found.data  # kept only if no key has an error
         if problem is not None:
             errors.append(
                 {"logoKey": key, "code": "invalid_logo_properties", "invalidProperty": problem}
             )
-    return errors
+    return logos, errors
 
 
-def _copy_all(files: FileStore, sources: dict[str, str], targets: dict[str, str]) -> None:
-    """Copy each upload to its permanent key. An upload may vanish after it was checked: a
-    concurrent request finalized it and deleted it. Then the answer is the one a later
-    request would get, ``key_not_found``, for every upload that is gone."""
-    missing = []
-    for logo_type, source in sources.items():
-        try:
-            files.copy(source, targets[logo_type])
-        except FileNotFoundError:
-            missing.append({"logoKey": source, "code": "key_not_found"})
-    if missing:
-        raise BadRequestError("could not finalize logos", errors=missing)
+def _write_all(files: FileStore, logos: dict[str, bytes], targets: dict[str, str]) -> None:
+    for logo_type, data in logos.items():
+        files.write(targets[logo_type], data, content_type="image/png")
 
 
 async def _delete_files(files: FileStore, keys: list[str]) -> None:

@@ -19,8 +19,15 @@ TEMPORARY_PREFIX = "auto-expiring-temp/"
 # Files under this prefix (finalized theme logos) are public: anyone may download them, and
 # caches may keep them forever, because a key is never reused for other content.
 PUBLIC_PREFIX = "logos/"
-# How long an upload form stays valid; temporary files older than this are deleted.
+# How long an upload form stays valid; temporary files older than this have expired.
 UPLOAD_FORM_SECONDS = 3600
+
+
+def is_stale(modified: float, now: float) -> bool:
+    """Whether a temporary file last written at ``modified`` has expired at ``now`` (Unix
+    seconds): the sweep deletes it, and ``finalizeLogos`` no longer finds it, even before
+    a sweep has run."""
+    return modified < now - UPLOAD_FORM_SECONDS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,6 +36,16 @@ class UploadForm:
 
     url: str
     fields: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One version of a stored file, read in one go: a later write to its key changes none
+    of this, so what a caller checks is what it keeps."""
+
+    size: int
+    modified: float  # Unix seconds: when it was written, by the clock the sweep compares with
+    data: bytes | None  # None when the file is longer than the reader's limit
 
 
 class FileStore(Protocol):
@@ -42,21 +59,22 @@ class FileStore(Protocol):
 
     def size(self, key: str) -> int | None:
         """The stored file's length in bytes, or None when there is none (or the key is not
-        valid: client input, such as ``finalizeLogos`` keys, may be checked with this)."""
+        valid)."""
         ...
 
     def read(self, key: str) -> bytes | None:
         """The stored file's bytes, or None when there is none (or the key is not valid)."""
         ...
 
+    def fetch(self, key: str, *, max_bytes: int) -> StoredFile | None:
+        """The stored file with its bytes (unread when over ``max_bytes``), or None when
+        there is none (or the key is not valid: client input, such as ``finalizeLogos``
+        keys, may be checked with this)."""
+        ...
+
     def write(self, key: str, data: bytes, *, content_type: str) -> None:
         """Store ``data`` at ``key`` whole or not at all, replacing what was there.
         ``ValueError`` for a key :func:`meetd.files.keys.is_valid_key` refuses."""
-        ...
-
-    def copy(self, source: str, target: str) -> None:
-        """Copy a stored file (on S3 with its content type); ``FileNotFoundError`` when
-        ``source`` holds none, ``ValueError`` for an invalid key."""
         ...
 
     def delete(self, key: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -21,7 +20,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from meetd.clock import Clock
-from meetd.files import TEMPORARY_PREFIX, UPLOAD_FORM_SECONDS, UploadForm, forms, links
+from meetd.files import (
+    TEMPORARY_PREFIX,
+    UPLOAD_FORM_SECONDS,
+    StoredFile,
+    UploadForm,
+    forms,
+    is_stale,
+    links,
+)
 from meetd.files.keys import check_key, is_valid_key
 
 
@@ -67,21 +74,26 @@ class LocalFileStore(links.MeetdLinks):
                 return None
             raise
 
+    def fetch(self, key: str, *, max_bytes: int) -> StoredFile | None:
+        path = self.path(key)
+        if path is None:
+            return None
+        try:
+            file = path.open("rb")
+        except OSError as error:
+            if _names_no_file(error):
+                return None
+            raise
+        # The size and mtime of the open file, not of the path: a write renames a new file
+        # over the path (_replace) and leaves this one as it was.
+        with file:
+            found = os.fstat(file.fileno())
+            data = file.read() if found.st_size <= max_bytes else None
+        return StoredFile(size=found.st_size, modified=found.st_mtime, data=data)
+
     def write(self, key: str, data: bytes, *, content_type: str) -> None:
         # Local files keep no content type: downloads name it from the key (meetd.api.files).
         self._replace(key, lambda file: file.write(data))
-
-    def copy(self, source: str, target: str) -> None:
-        path = self.path(check_key(source))
-        assert path is not None
-        try:
-            original = path.open("rb")
-        except OSError as error:
-            if _names_no_file(error):
-                raise FileNotFoundError(source) from None
-            raise
-        with original:
-            self._replace(target, lambda file: shutil.copyfileobj(original, file))
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -98,14 +110,13 @@ class LocalFileStore(links.MeetdLinks):
         return f"{self._public_url}/files/{key}?expires={expires}&signature={signature}"
 
     def delete_stale_temporary(self, now: float) -> int:
-        cutoff = now - UPLOAD_FORM_SECONDS
         deleted = 0
         # Also catches the dot-named leftovers of writes a crash interrupted there.
         for directory, _, names in os.walk(self.root / TEMPORARY_PREFIX):
             for name in names:
                 path = Path(directory, name)
                 with contextlib.suppress(FileNotFoundError):
-                    if path.lstat().st_mtime < cutoff:
+                    if is_stale(path.lstat().st_mtime, now):
                         path.unlink()
                         deleted += 1
         return deleted

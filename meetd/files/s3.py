@@ -19,7 +19,14 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from meetd.clock import Clock
-from meetd.files import TEMPORARY_PREFIX, UPLOAD_FORM_SECONDS, UploadForm, links
+from meetd.files import (
+    TEMPORARY_PREFIX,
+    UPLOAD_FORM_SECONDS,
+    StoredFile,
+    UploadForm,
+    is_stale,
+    links,
+)
 from meetd.files.keys import check_key, is_valid_key
 from meetd.settings import Settings
 
@@ -106,22 +113,25 @@ class S3FileStore(links.MeetdLinks):
         with found["Body"] as body:
             return bytes(body.read())
 
+    def fetch(self, key: str, *, max_bytes: int) -> StoredFile | None:
+        if not is_valid_key(key):
+            return None
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+        # One GET: the length, LastModified and body all belong to the same object version.
+        size = int(found["ContentLength"])
+        with found["Body"] as body:
+            data = bytes(body.read()) if size <= max_bytes else None
+        return StoredFile(size=size, modified=found["LastModified"].timestamp(), data=data)
+
     def write(self, key: str, data: bytes, *, content_type: str) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
         )
-
-    def copy(self, source: str, target: str) -> None:
-        try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=check_key(target),
-                CopySource={"Bucket": self.bucket, "Key": check_key(source)},
-            )
-        except ClientError as error:
-            if _is_missing(error):
-                raise FileNotFoundError(source) from None
-            raise
 
     def delete(self, key: str) -> None:
         if is_valid_key(key):
@@ -136,14 +146,13 @@ class S3FileStore(links.MeetdLinks):
         return str(url)
 
     def delete_stale_temporary(self, now: float) -> int:
-        cutoff = now - UPLOAD_FORM_SECONDS
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=TEMPORARY_PREFIX
         )
         deleted = 0
         for page in pages:
             for found in page.get("Contents", []):
-                if found["LastModified"].timestamp() < cutoff:
+                if is_stale(found["LastModified"].timestamp(), now):
                     # One at a time: DeleteObjects needs a checksum header that not every
                     # S3-compatible store accepts, and there are only a few per hour.
                     self.client.delete_object(Bucket=self.bucket, Key=found["Key"])

@@ -430,8 +430,9 @@ async def get_event(conn: Reader, application_id: str, event_id: str) -> EventRe
 async def redeliver_event(
     conn: Connection, application_id: str, event_id: str, *, now_ms: int
 ) -> EventRecord:
-    """Send an event again now, to the URL configured now: a delivered or failed event
-    starts a new round of attempts; a pending one is simply due at once."""
+    """Send an event again now, to the URL configured now, in a new round of attempts
+    (``docs/callbacks.md``): a pending one's attempts start over too, and one whose attempt
+    is in flight is released for another (at least once: it may be sent twice)."""
     event = await get_event(conn, application_id, event_id)
     return _redeliver(conn, event, now_ms)
 

@@ -226,11 +226,14 @@ async def set_logos(
     return theme, replaced
 
 
-async def set_default_theme(conn: Connection, application_id: str, theme_id: str | None) -> str:
-    """Make ``theme_id`` (None: no theme) the application's default; return its account id."""
+async def set_default_theme(
+    conn: Connection, application_id: str, theme_id: str | None
+) -> str | None:
+    """Make ``theme_id`` (None: no theme) the application's default; return its account id,
+    or None, writing nothing, when the application has no such theme."""
     _lock_application(conn, application_id)
     if theme_id is not None and not await theme_exists(conn, application_id, theme_id):
-        raise BadRequestError(f"Failed to update application because theme id {theme_id} not found")
+        return None
     row = conn.fetchone(
         "UPDATE applications SET default_theme_id = ? WHERE id = ? RETURNING account_id",
         (theme_id, application_id),

@@ -335,3 +335,61 @@ def test_deeply_nested_json_is_a_400_not_a_500(
     path = ROOMS if method == "POST" else f"{ROOMS}/{uuid.uuid4()}"
     response = client.request(method, path, headers=account.basic, content=content)
     assert_error_body(response, 400, "InputValidationError")
+
+
+UNKNOWN = "757266EA-1B2C-4D3E-8F90-A1B2C3D4E5F6"  # upper-case, as some clients write UUIDs
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("GET", "/rooms/{id}", None, "The room with id: {id} could not be found"),
+        (
+            "PATCH",
+            "/rooms/{id}",
+            {"update_details": {"expire_after_use": True}},
+            "The room with id: {id} could not be found",
+        ),
+        ("DELETE", "/rooms/{id}", None, "The room with id: {id} could not be found"),
+        ("GET", "/themes/{id}", None, "could not find theme {id}"),
+        (
+            "PATCH",
+            "/themes/{id}",
+            {"update_details": {"brand_text": "b"}},
+            "could not find theme {id}",
+        ),
+        ("DELETE", "/themes/{id}", None, "could not find theme {id}"),
+        ("PUT", "/themes/{id}/finalizeLogos", {"keys": ["k"]}, "could not find theme {id}"),
+        (
+            "GET",
+            "/themes/{id}/rooms",
+            None,
+            "Failed to get rooms because theme id {id} not found",
+        ),
+        ("GET", "/recordings/{id}", None, "Recording {id} was not found"),
+        ("GET", "/events/{id}", None, "The event with id: {id} could not be found"),
+        ("POST", "/events/{id}/redeliver", None, "The event with id: {id} could not be found"),
+    ],
+)
+@pytest.mark.parametrize(
+    "sent", [UNKNOWN, UNKNOWN[:8].lower() + UNKNOWN[8:]], ids=["upper", "mixed"]
+)
+def test_an_unknown_id_is_named_as_it_was_sent(
+    client: TestClient,
+    account: Caller,
+    method: str,
+    path: str,
+    body: Any,
+    message: str,
+    sent: str,
+) -> None:
+    """Existing objects are found whatever the case of their id (the tests of each resource);
+    an unknown id comes back in the 404 exactly as the client wrote it."""
+    response = client.request(
+        method,
+        "/v1/meetings" + path.format(id=sent),
+        headers=account.basic,
+        json=body,
+    )
+    assert_error_body(response, 404, "NotFoundError")
+    assert response.json()["message"] == message.format(id=sent)

@@ -370,6 +370,33 @@ def test_redelivering_a_failed_event_starts_over_at_the_url_configured_now(
     assert done["payload"] == failed["payload"]  # the same event, the same body
 
 
+def test_redelivering_a_pending_event_starts_its_schedule_over(
+    client: TestClient, account: Caller, clock: FakeClock, sender: FakeSender
+) -> None:
+    """As docs/callbacks.md says: its attempts are reset, not only made due."""
+    set_url(client, account, HOOK)
+    sender.answers[HOOK] = 500
+    expire(client, account)
+    event_id = only_event(client, account)["id"]
+    deliver(client)
+    clock.advance(SCHEDULE[0])
+    deliver(client)
+    assert read(client, account, event_id)["attempts"] == 2
+
+    again = redeliver(client, account, event_id)
+
+    assert (again["status"], again["attempts"]) == ("pending", 0)
+    assert again["next_attempt_at"] == at(clock.now_ms())
+    deliver(client)
+    event = read(client, account, event_id)
+    assert sender.sent[-1].attempt == 1
+    # The first step of the schedule again, not the third.
+    assert (event["attempts"], event["next_attempt_at"]) == (
+        1,
+        at(clock.now_ms() + SCHEDULE[0] * 1000),
+    )
+
+
 def test_redelivering_a_delivered_event_sends_it_again(
     client: TestClient, account: Caller, sender: FakeSender
 ) -> None:

@@ -426,6 +426,48 @@ def test_session_ids_are_opaque_strings(
         assert [r["id"] for r in response.json()["_embedded"]["recordings"]] == [recording.id]
 
 
+@pytest.mark.parametrize("slash", ["%2F", "%2f"])
+def test_a_session_id_may_hold_a_slash(
+    client: TestClient, account: Caller, clock: FakeClock, slash: str
+) -> None:
+    """Sent percent-encoded, a slash stays in the session id: the router matches on the raw
+    path's segments then (meetd.api.asgi)."""
+    session_id = add_session(client, account, "a/b")
+    recording = add_recording(client, session_id, started_at=clock.now_ms())
+    add_recording(client, add_session(client, account, "a"), started_at=clock.now_ms())
+    for prefix in PREFIXES:
+        for suffix in ("/recordings", ""):
+            path = f"{prefix}/sessions/a{slash}b{suffix}"
+            response = client.get(path, headers=account.basic)
+            assert response.status_code == 200, f"{path}: {response.text}"
+            assert [r["id"] for r in response.json()["_embedded"]["recordings"]] == [recording.id]
+
+
+def test_an_encoded_slash_does_not_reach_another_session(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    """``/sessions/x%2Frecordings`` is the Node SDK's path for the session "x/recordings",
+    never the recordings of the session "x"."""
+    add_recording(client, add_session(client, account, "x"), started_at=clock.now_ms())
+    for prefix in PREFIXES:
+        assert_error(
+            client.get(f"{prefix}/sessions/x%2Frecordings", headers=account.basic),
+            404,
+            "NotFoundError",
+            "Failed to find session recordings by id: x/recordings",
+        )
+    session_id = add_session(client, account, "x/recordings")
+    recording = add_recording(client, session_id, started_at=clock.now_ms())
+    for path in session_paths(session_id):
+        response = client.get(path, headers=account.basic)
+        assert response.status_code == 200, f"{path}: {response.text}"
+        assert [r["id"] for r in response.json()["_embedded"]["recordings"]] == [recording.id]
+    # And a plain id, no percent sign anywhere, still names its own session.
+    response = client.get("/v1/meetings/sessions/x/recordings", headers=account.basic)
+    assert len(response.json()["_embedded"]["recordings"]) == 1
+    assert response.json()["_embedded"]["recordings"][0]["session_id"] == "x"
+
+
 def test_another_applications_session_is_not_found(
     client: TestClient, account: Caller, other_account: Caller, clock: FakeClock
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from meetd.files import FileStore
+import meetd.api.themes
+from meetd.clock import FakeClock
+from meetd.files import UPLOAD_FORM_SECONDS, FileStore
 from meetd.files.local import LocalFileStore
 from tests.api.test_themes import THEMES, create_theme
 from tests.files import pngs
@@ -202,6 +205,65 @@ def test_a_stored_logo_cannot_be_finalized_again_elsewhere(
     other = create_theme(client, account)
     response = finalize(client, account, other["theme_id"], [permanent])
     assert response.json()["errors"] == [{"logoKey": permanent, "code": "key_not_found"}]
+
+
+def test_an_upload_expires_when_the_sweep_may_delete_it(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    """An upload is good for UPLOAD_FORM_SECONDS after it arrived, the age past which the
+    sweep deletes it (meetd.files.cleanup); between sweeps an older one is not found either."""
+    theme = create_theme(client, account)
+    found = forms(client, account)
+    white = upload(client, found["white"], LOGO)
+    favicon = upload(client, found["favicon"], FAVICON)
+
+    clock.advance(UPLOAD_FORM_SECONDS)  # at the limit: still good
+    assert finalize(client, account, theme["theme_id"], [white]).status_code == 200
+    clock.advance(0.001)
+    response = finalize(client, account, theme["theme_id"], [favicon])
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"logoKey": favicon, "code": "key_not_found"}]
+    assert (
+        client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).json()["branded_favicon"]
+        is None
+    )
+
+
+def test_an_upload_three_hours_old_is_not_found(
+    client: TestClient, account: Caller, clock: FakeClock
+) -> None:
+    theme = create_theme(client, account)
+    key = upload(client, forms(client, account)["white"], LOGO)
+    store = files(client)
+    assert isinstance(store, LocalFileStore)
+    three_hours_ago_ns = (clock.now_ms() - 3 * 3600 * 1000) * 1_000_000
+    os.utime(store.root / key, ns=(three_hours_ago_ns, three_hours_ago_ns))
+
+    response = finalize(client, account, theme["theme_id"], [key])
+
+    assert response.json()["errors"] == [{"logoKey": key, "code": "key_not_found"}]
+
+
+def test_finalize_keeps_the_bytes_it_checked(
+    client: TestClient, account: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form may be used again until it expires: a file uploaded again to the same key while
+    finalizeLogos checks the first one is not what the theme gets, unchecked."""
+    theme = create_theme(client, account)
+    key = upload(client, forms(client, account)["white"], LOGO)
+    check = meetd.api.themes.logo_problem
+
+    def check_then_upload_again(data: bytes, logo_type: str) -> str | None:
+        problem = check(data, logo_type)
+        files(client).write(key, b"not a logo at all", content_type="image/png")
+        return problem
+
+    monkeypatch.setattr(meetd.api.themes, "logo_problem", check_then_upload_again)
+    response = finalize(client, account, theme["theme_id"], [key])
+
+    assert response.status_code == 200, response.text
+    assert client.get(response.json()["brand_image_white_url"]).content == LOGO
 
 
 @pytest.mark.parametrize(

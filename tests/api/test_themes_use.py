@@ -57,8 +57,22 @@ def test_default_theme_with_a_jwt(client: TestClient, account: Caller) -> None:
     assert response.json()["default_theme_id"] == theme["theme_id"]
 
 
-@pytest.mark.parametrize("theme_id", ["not-a-real-theme-id", str(uuid.uuid4())])
+@pytest.mark.parametrize(
+    "theme_id",
+    [
+        "not-a-real-theme-id",
+        str(uuid.uuid4()),
+        str(uuid.uuid4()).upper(),  # echoed as sent
+        "t" * 201,  # any string: no length limit comes first (docs/api.md)
+        "t" * 100_000,
+        "",
+        "nul\x00inside",
+    ],
+    ids=["text", "uuid", "upper-case-uuid", "201-characters", "100000-characters", "empty", "nul"],
+)
 def test_default_theme_must_exist(client: TestClient, account: Caller, theme_id: str) -> None:
+    theme = create_theme(client, account)
+    assert set_default(client, account, theme["theme_id"]).status_code == 200
     response = set_default(client, account, theme_id)
     assert_error(
         response,
@@ -66,6 +80,7 @@ def test_default_theme_must_exist(client: TestClient, account: Caller, theme_id:
         "BadRequestError",
         f"Failed to update application because theme id {theme_id} not found",
     )
+    assert create_room(client, account)["theme_id"] == theme["theme_id"]  # nothing written
 
 
 def test_default_theme_of_another_application_is_unknown(

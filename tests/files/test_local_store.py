@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from meetd.clock import FakeClock
-from meetd.files import UPLOAD_FORM_SECONDS, FileStore
+from meetd.files import UPLOAD_FORM_SECONDS, FileStore, StoredFile
 from meetd.files.factory import open_file_store
 from meetd.files.keys import MAX_SEGMENT_LENGTH
 from meetd.files.local import LocalFileStore
@@ -71,18 +71,36 @@ def test_a_failed_write_leaves_the_old_file_whole(
     assert os.listdir(tmp_path / "files" / "logos" / "white") == ["a"]
 
 
-def test_copy(local: LocalFileStore) -> None:
+def test_fetch(local: LocalFileStore, clock: FakeClock) -> None:
     local.write(TEMP, b"logo", content_type="image/png")
-    local.copy(TEMP, "logos/white/6f1c")
-    assert local.read("logos/white/6f1c") == b"logo"
-    assert local.read(TEMP) == b"logo"
-    with pytest.raises(FileNotFoundError):
-        local.copy("auto-expiring-temp/nothing", "logos/white/x")
-    with pytest.raises(FileNotFoundError):
-        local.copy("logos/white", "logos/y")  # a directory is not a file
-    with pytest.raises(ValueError, match="not a valid file key"):
-        local.copy("../secret_key", "logos/x")
-    assert local.size("logos/white/x") is None
+    written = clock.now_ms() / 1000
+    clock.advance(5)
+    assert local.fetch(TEMP, max_bytes=4) == StoredFile(size=4, modified=written, data=b"logo")
+    # Longer than the limit: its size and time, not its bytes.
+    assert local.fetch(TEMP, max_bytes=3) == StoredFile(size=4, modified=written, data=None)
+    assert local.fetch("auto-expiring-temp/nothing", max_bytes=10) is None
+    local.write("logos/white/a", b"x", content_type="image/png")
+    assert local.fetch("logos/white", max_bytes=10) is None  # a directory is not a file
+    assert local.fetch("../secret_key", max_bytes=10) is None
+
+
+def test_fetch_reads_one_version(local: LocalFileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that lands between the open and the read changes nothing fetched: size,
+    time and bytes are all the opened file's."""
+    local.write(TEMP, b"first", content_type="image/png")
+    fstat = os.fstat
+
+    def fstat_then_write(fd: int) -> os.stat_result:
+        found = fstat(fd)
+        local.write(TEMP, b"second, longer", content_type="image/png")
+        return found
+
+    monkeypatch.setattr(os, "fstat", fstat_then_write)
+    found = local.fetch(TEMP, max_bytes=100)
+    monkeypatch.undo()
+    assert found is not None
+    assert (found.size, found.data) == (5, b"first")
+    assert local.read(TEMP) == b"second, longer"
 
 
 @pytest.mark.parametrize("key", ["../secret_key", "logos/../../secret_key", ".x", "a//b"])
@@ -93,6 +111,7 @@ def test_invalid_keys_name_no_file(local: LocalFileStore, tmp_path: Path, key: s
     assert local.path(key) is None
     assert local.size(key) is None
     assert local.read(key) is None
+    assert local.fetch(key, max_bytes=10) is None
     local.delete(key)
     assert (tmp_path / "secret_key").exists()
     with pytest.raises(ValueError, match="not a valid file key"):
@@ -122,10 +141,8 @@ def test_a_name_the_file_system_refuses_is_no_file(local: LocalFileStore) -> Non
     assert local.size("logos/loop") is None
     assert local.stat("logos/loop/a") is None
     assert local.read("logos/loop") is None
+    assert local.fetch("logos/loop", max_bytes=10) is None
     local.delete("logos/loop/a")
-    with pytest.raises(FileNotFoundError):
-        local.copy("logos/loop", "logos/white/b")
-    assert local.size("logos/white/b") is None
 
 
 def test_stale_temporary_files_are_deleted_after_the_forms_life(

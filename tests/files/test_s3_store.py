@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 
 from meetd.app import create_app
 from meetd.clock import FakeClock, SystemClock
-from meetd.files import UPLOAD_FORM_SECONDS, links
+from meetd.files import UPLOAD_FORM_SECONDS, StoredFile, links
 from meetd.files.factory import open_file_store
 from meetd.files.s3 import S3FileStore
 from meetd.secret_key import derive_key
@@ -110,16 +110,23 @@ def test_an_upload_form_binds_what_vonages_did(s3: S3FileStore) -> None:
     assert abs(expiration - time.time() - UPLOAD_FORM_SECONDS) < 60
 
 
-def test_upload_with_the_form_then_size_read_copy_delete(s3: S3FileStore) -> None:
+def test_upload_with_the_form_then_size_read_fetch_delete(s3: S3FileStore) -> None:
     form = s3.upload_form(
         TEMP, content_type="image/png", max_bytes=10_000, extra_fields={"logoType": "white"}
     )
+    before = time.time()
     response = httpx.post(form.url, data=form.fields, files={"file": ("logo.png", LOGO)})
     assert response.status_code == 204, response.text
     assert s3.size(TEMP) == len(LOGO)
     assert s3.read(TEMP) == LOGO
-    s3.copy(TEMP, "logos/white/7d41")
-    assert s3.read("logos/white/7d41") == LOGO
+    found = s3.fetch(TEMP, max_bytes=len(LOGO))
+    assert found is not None
+    assert (found.size, found.data) == (len(LOGO), LOGO)
+    assert before - 1 <= found.modified <= time.time()  # LastModified has whole seconds
+    assert s3.fetch(TEMP, max_bytes=len(LOGO) - 1) == StoredFile(
+        size=len(LOGO), modified=found.modified, data=None
+    )
+    s3.write("logos/white/7d41", LOGO, content_type="image/png")
     head = s3.client.head_object(Bucket=s3.bucket, Key="logos/white/7d41")
     assert head["ContentType"] == "image/png"
     s3.delete(TEMP)
@@ -132,11 +139,11 @@ def test_upload_with_the_form_then_size_read_copy_delete(s3: S3FileStore) -> Non
 def test_missing_and_invalid_keys(s3: S3FileStore) -> None:
     assert s3.size("logos/none") is None
     assert s3.read("logos/none") is None
-    with pytest.raises(FileNotFoundError):
-        s3.copy("auto-expiring-temp/none", "logos/x")
+    assert s3.fetch("logos/none", max_bytes=10) is None
     for key in ("../x", "logos//x", ".x"):
         assert s3.size(key) is None
         assert s3.read(key) is None
+        assert s3.fetch(key, max_bytes=10) is None
         s3.delete(key)
         with pytest.raises(ValueError, match="not a valid file key"):
             s3.write(key, b"x", content_type="image/png")
@@ -163,7 +170,9 @@ def test_stale_temporary_objects_are_deleted(s3: S3FileStore) -> None:
 
 @pytest.fixture
 def s3_client(s3_settings: Settings, s3: S3FileStore) -> Iterator[TestClient]:
-    app = create_app(s3_settings, clock=FakeClock(), rng=random.Random(7), run_sweeper=False)
+    # meetd's clock near the bucket's: an upload's age is LastModified against meetd's now.
+    clock = FakeClock(time.time_ns() // 1_000_000)
+    app = create_app(s3_settings, clock=clock, rng=random.Random(7), run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as test_client:
         yield test_client
 
@@ -239,12 +248,9 @@ def test_a_theme_logo_through_the_bucket(s3_client: TestClient, s3: S3FileStore)
     assert s3_client.get(response.json()["brand_image_white_url"]).content == LOGO
 
 
-def test_an_upload_gone_before_its_copy_in_the_bucket(
-    s3_client: TestClient, s3: S3FileStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A concurrent finalizeLogos took the favicon between this request's check and its
-    copy (tests/api/test_theme_logos.py races real requests on local files): the answer is
-    the 400 of a key already used, and the logos this request did copy are deleted."""
+def upload_logos(s3_client: TestClient) -> tuple[support.Caller, str, dict[str, str]]:
+    """An account, a theme of its, and one good upload of each logo type in the bucket (by
+    type): the upload keys."""
     clock = s3_client.app.state.services.clock  # type: ignore[attr-defined]
     caller = support.create_account(s3_client, clock)
     theme = s3_client.post(
@@ -258,28 +264,50 @@ def test_an_upload_gone_before_its_copy_in_the_bucket(
         uploaded = httpx.post(form["url"], data=form["fields"], files={"file": ("l.png", data)})
         assert uploaded.status_code == 204, uploaded.text
         keys[logo_type] = form["fields"]["key"]
-    files = s3_client.app.state.services.files  # type: ignore[attr-defined]
-    copy = files.copy
+    return caller, theme["theme_id"], keys
 
-    def copy_after_a_rival(source: str, target: str) -> None:
-        if source == keys["favicon"]:
-            files.delete(source)
-        copy(source, target)
 
-    monkeypatch.setattr(files, "copy", copy_after_a_rival)
+def test_an_expired_upload_in_the_bucket_is_not_found(s3_client: TestClient) -> None:
+    """Its age is its LastModified against meetd's clock, as for the sweep, which may not
+    have deleted it yet."""
+    caller, theme_id, keys = upload_logos(s3_client)
+    clock = s3_client.app.state.services.clock  # type: ignore[attr-defined]
+    clock.advance(UPLOAD_FORM_SECONDS + 60)  # LastModified has whole seconds, a clock of its own
+
     response = s3_client.put(
-        f"/v1/meetings/themes/{theme['theme_id']}/finalizeLogos",
+        f"/v1/meetings/themes/{theme_id}/finalizeLogos",
+        headers=caller.basic,
+        json={"keys": [keys["white"]]},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [{"logoKey": keys["white"], "code": "key_not_found"}]
+
+
+def test_a_failed_write_to_the_bucket_leaves_no_logo_behind(
+    s3_client: TestClient, s3: S3FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket refuses the favicon after the other logos were written: the logos this
+    request did write are deleted, and the theme is unchanged."""
+    caller, theme_id, keys = upload_logos(s3_client)
+    files = s3_client.app.state.services.files  # type: ignore[attr-defined]
+    write = files.write
+
+    def refuse_favicons(key: str, data: bytes, *, content_type: str) -> None:
+        if key.startswith("logos/favicon/"):
+            raise OSError("the bucket is unreachable")
+        write(key, data, content_type=content_type)
+
+    monkeypatch.setattr(files, "write", refuse_favicons)
+    response = s3_client.put(
+        f"/v1/meetings/themes/{theme_id}/finalizeLogos",
         headers=caller.basic,
         json={"keys": list(keys.values())},
     )
 
-    assert response.status_code == 400, response.text
-    assert response.json() == {
-        "message": "could not finalize logos",
-        "name": "BadRequestError",
-        "errors": [{"logoKey": keys["favicon"], "code": "key_not_found"}],
-        "status": 400,
-    }
+    assert response.status_code == 500
+
     assert s3.client.list_objects_v2(Bucket=s3.bucket, Prefix="logos/")["KeyCount"] == 0
-    body = s3_client.get(f"/v1/meetings/themes/{theme['theme_id']}", headers=caller.basic).json()
+    body = s3_client.get(f"/v1/meetings/themes/{theme_id}", headers=caller.basic).json()
     assert body["brand_image_white"] is None and body["branded_favicon"] is None
+    assert all(s3.size(key) is not None for key in keys.values())  # still there to retry

@@ -132,6 +132,17 @@ def test_a_form_works_until_it_expires(
     assert post_like_the_sdk(client, form.url, {**form.fields, "file": LOGO}).status_code == 204
 
 
+def test_a_form_may_be_used_again_and_the_last_upload_wins(
+    client: TestClient, store: LocalFileStore
+) -> None:
+    """As with S3's presigned POST, which cannot be limited to one use (docs/storage.md)."""
+    form = new_form(store)
+    newer = pngs.transparent_logo(200, 100)
+    assert post_plain(client, form.url, form.fields, LOGO).status_code == 204
+    assert post_plain(client, form.url, form.fields, newer).status_code == 204
+    assert store.read(KEY) == newer
+
+
 def test_a_file_over_the_forms_limit_is_refused(client: TestClient, store: LocalFileStore) -> None:
     form = new_form(store, max_bytes=len(LOGO) - 1)
     response = post_like_the_sdk(client, form.url, {**form.fields, "file": LOGO})
