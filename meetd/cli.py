@@ -48,7 +48,7 @@ def json_option(command: F) -> F:
 
 def settings_from(**flags: Any) -> Settings:
     try:
-        return build_settings(flags)
+        return build_settings(flags, logs_to_terminal=sys.stderr.isatty())
     except ConfigurationError as error:
         raise click.UsageError(error.message) from None
 
@@ -108,7 +108,10 @@ def main() -> None:
 @click.option(
     "--log-format",
     type=click.Choice(["json", "text"]),
-    help="One JSON object a line, or text [env MEETD_LOG_FORMAT; default json]",
+    help=(
+        "One JSON object a line, or text "
+        "[env MEETD_LOG_FORMAT; default text on a terminal, else json]"
+    ),
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 @click.option(

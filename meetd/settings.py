@@ -127,9 +127,15 @@ def parse_flag(text: str, variable: str) -> bool:
 
 
 def build_settings(
-    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    logs_to_terminal: bool = False,
 ) -> Settings:
-    """Build the Settings: a flag that is not None wins over its MEETD_* variable."""
+    """Build the Settings: a flag that is not None wins over its MEETD_* variable.
+
+    ``logs_to_terminal``: standard error is a terminal, so a person reads the logs there; the
+    log format then defaults to text, not JSON (a flag or MEETD_LOG_FORMAT still wins)."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -147,6 +153,8 @@ def build_settings(
                     values[name] = parse(raw)
             except ValueError:
                 raise ConfigurationError(f"{env} has an invalid value: {raw!r}") from None
+    if logs_to_terminal:
+        values.setdefault("log_format", "text")
     if isinstance(values.get("callback_retry_schedule"), str):
         values["callback_retry_schedule"] = parse_retry_schedule(values["callback_retry_schedule"])
 

@@ -434,3 +434,18 @@ def test_a_secret_key_of_32_characters_is_enough() -> None:
 
 def test_port_zero_means_any_free_port() -> None:
     assert build(MEETD_PORT="0").port == 0
+
+
+def test_logs_read_on_a_terminal_default_to_text() -> None:
+    assert build_settings({}, {}).log_format == "json"
+    assert build_settings({}, {}, logs_to_terminal=True).log_format == "text"
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ"),
+    [({"log_format": "json"}, {}), ({}, {"MEETD_LOG_FORMAT": "json"})],
+)
+def test_a_chosen_log_format_wins_over_the_terminal(
+    flags: dict[str, Any], environ: dict[str, str]
+) -> None:
+    assert build_settings(flags, environ, logs_to_terminal=True).log_format == "json"
