@@ -8,8 +8,9 @@ the next one, which goes out with it in one call, or until the loop's next turn 
 latest. The head and body written in one step of the request's task, as every
 non-streaming response is, become one system call.
 
-Measured with ``bench.run`` (docs/performance.md): creates and GETs both gain, since each
-spends a good part of its time in the kernel sending its answer.
+Measured (docs/performance.md, the ninth session): the server's CPU time per request fell
+by 10 to 15 % for creates and GETs on the standard stack, and the client's by a quarter; GET
+room went from 57 to 64 % of the benchmark's hello.
 """
 
 from __future__ import annotations
