@@ -57,11 +57,6 @@ class FileStore(Protocol):
         (e.g. ``logoType``) are part of the form and bound by its signature."""
         ...
 
-    def size(self, key: str) -> int | None:
-        """The stored file's length in bytes, or None when there is none (or the key is not
-        valid)."""
-        ...
-
     def read(self, key: str) -> bytes | None:
         """The stored file's bytes, or None when there is none (or the key is not valid)."""
         ...

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,20 +60,9 @@ class LocalFileStore(links.MeetdLinks):
         hold (tampered, expired, or fields the policy does not name)."""
         return forms.verify_form(fields, self._signing_key, self.clock.now_ms() / 1000)
 
-    def size(self, key: str) -> int | None:
-        found = self.stat(key)
-        return None if found is None else found.st_size
-
     def read(self, key: str) -> bytes | None:
-        path = self.path(key)
-        if path is None:
-            return None
-        try:
-            return path.read_bytes()
-        except OSError as error:
-            if _names_no_file(error):
-                return None
-            raise
+        found = self.fetch(key, max_bytes=sys.maxsize)
+        return None if found is None else found.data
 
     def fetch(self, key: str, *, max_bytes: int) -> StoredFile | None:
         path = self.path(key)

@@ -12,6 +12,7 @@ deleted by listing their prefix rather than by a lifecycle rule, which not every
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -90,28 +91,9 @@ class S3FileStore(links.MeetdLinks):
         fields.update((name, value) for name, value in signed.items() if name not in fields)
         return UploadForm(url=str(post["url"]), fields=fields)
 
-    def size(self, key: str) -> int | None:
-        if not is_valid_key(key):
-            return None
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if _is_missing(error):
-                return None
-            raise
-        return int(head["ContentLength"])
-
     def read(self, key: str) -> bytes | None:
-        if not is_valid_key(key):
-            return None
-        try:
-            found = self.client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as error:
-            if _is_missing(error):
-                return None
-            raise
-        with found["Body"] as body:
-            return bytes(body.read())
+        found = self.fetch(key, max_bytes=sys.maxsize)
+        return None if found is None else found.data
 
     def fetch(self, key: str, *, max_bytes: int) -> StoredFile | None:
         if not is_valid_key(key):

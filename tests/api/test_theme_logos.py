@@ -93,7 +93,7 @@ def test_finalize_sets_keys_and_links_and_moves_the_files(
     assert client.get(body["branded_favicon_url"]).content == FAVICON
     assert client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).json() == body
     # Out of the temporary area: the upload keys are gone, and cannot be finalized twice.
-    assert files(client).size(white) is None
+    assert files(client).read(white) is None
     response = finalize(client, account, theme["theme_id"], [white])
     assert response.json()["errors"] == [{"logoKey": white, "code": "key_not_found"}]
 
@@ -109,7 +109,7 @@ def test_a_new_logo_replaces_and_deletes_the_old_one(client: TestClient, account
 
     assert body["brand_image_colored"] != old
     assert client.get(body["brand_image_colored_url"]).content == newer
-    assert files(client).size(old) is None
+    assert files(client).read(old) is None
 
 
 def test_every_failure_is_listed_and_nothing_changes(client: TestClient, account: Caller) -> None:
@@ -140,7 +140,9 @@ def test_every_failure_is_listed_and_nothing_changes(client: TestClient, account
         "status": 400,
     }
     assert client.get(f"{THEMES}/{theme['theme_id']}", headers=account.basic).json() == theme
-    assert files(client).size(good_favicon) == len(FAVICON)  # still there, still temporary
+    assert len(files(client).read(good_favicon) or b"") == len(
+        FAVICON
+    )  # still there, still temporary
 
 
 @pytest.mark.parametrize(
@@ -308,7 +310,7 @@ def test_finalize_on_an_unknown_or_foreign_theme(
     theirs = create_theme(client, other_account)
     response = finalize(client, account, theirs["theme_id"], [key])
     assert response.status_code == 404
-    assert files(client).size(key) == len(LOGO)  # untouched
+    assert len(files(client).read(key) or b"") == len(LOGO)  # untouched
 
 
 def test_deleting_a_theme_deletes_its_logos(client: TestClient, account: Caller) -> None:
@@ -319,7 +321,7 @@ def test_deleting_a_theme_deletes_its_logos(client: TestClient, account: Caller)
 
     assert client.delete(f"{THEMES}/{theme['theme_id']}", headers=account.basic).status_code == 204
 
-    assert files(client).size(body["brand_image_white"]) is None
+    assert files(client).read(body["brand_image_white"]) is None
     assert client.get(body["brand_image_white_url"]).status_code == 404
 
 
@@ -363,7 +365,7 @@ def test_the_same_uploads_finalized_at_once(client: TestClient, account: Caller)
                 for error in response.json()["errors"]:
                     assert error["logoKey"] in keys
                     assert error["code"] == "key_not_found"
-        assert all(files(client).size(key) is None for key in keys)
+        assert all(files(client).read(key) is None for key in keys)
         in_use = set()
         for theme_id in themes:
             body = client.get(f"{THEMES}/{theme_id}", headers=account.basic).json()

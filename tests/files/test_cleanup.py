@@ -43,7 +43,7 @@ def test_it_deletes_at_start_and_every_interval(tmp_path: Path) -> None:
         task = asyncio.create_task(keep_deleting_stale_uploads(store, clock, interval=0))
         assert await store.sweeps.get() == clock.now_ms() / 1000
         await store.sweeps.get()  # and again: it keeps going
-        assert store.size(TEMP) is None
+        assert store.read(TEMP) is None
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -64,7 +64,7 @@ def test_a_failure_is_logged_and_the_task_goes_on(
         await store.sweeps.get()  # fails
         await store.sweeps.get()  # tried again
         await store.sweeps.get()  # the second try has finished
-        assert store.size(TEMP) is None
+        assert store.read(TEMP) is None
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

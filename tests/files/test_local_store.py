@@ -37,16 +37,16 @@ def test_the_factory_picks_the_data_dir_without_a_bucket(settings: Settings) -> 
 
 
 def test_write_read_size_delete(local: LocalFileStore, tmp_path: Path) -> None:
-    assert local.size(TEMP) is None
+    assert local.read(TEMP) is None
     assert local.read(TEMP) is None
     local.write(TEMP, b"\x89PNG data", content_type="image/png")
     assert (tmp_path / "files" / TEMP).read_bytes() == b"\x89PNG data"
-    assert local.size(TEMP) == 9
+    assert len(local.read(TEMP) or b"") == 9
     assert local.read(TEMP) == b"\x89PNG data"
     local.write(TEMP, b"new", content_type="image/png")
     assert local.read(TEMP) == b"new"
     local.delete(TEMP)
-    assert local.size(TEMP) is None
+    assert local.read(TEMP) is None
     local.delete(TEMP)  # a missing file is not an error
 
 
@@ -109,7 +109,7 @@ def test_invalid_keys_name_no_file(local: LocalFileStore, tmp_path: Path, key: s
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / ".x").write_text("hidden")
     assert local.path(key) is None
-    assert local.size(key) is None
+    assert local.read(key) is None
     assert local.read(key) is None
     assert local.fetch(key, max_bytes=10) is None
     local.delete(key)
@@ -120,7 +120,7 @@ def test_invalid_keys_name_no_file(local: LocalFileStore, tmp_path: Path, key: s
 
 def test_directories_are_not_files(local: LocalFileStore) -> None:
     local.write("logos/white/a", b"x", content_type="image/png")
-    assert local.size("logos/white") is None
+    assert local.read("logos/white") is None
     assert local.read("logos/white") is None
     assert local.read("logos/white/a/b") is None  # under a file
     local.delete("logos/white")
@@ -138,7 +138,7 @@ def test_a_name_the_file_system_refuses_is_no_file(local: LocalFileStore) -> Non
     # loop here; a segment past a smaller NAME_MAX elsewhere): no file, not an error.
     local.write("logos/white/a", b"x", content_type="image/png")
     os.symlink("loop", local.root / "logos" / "loop")
-    assert local.size("logos/loop") is None
+    assert local.read("logos/loop") is None
     assert local.stat("logos/loop/a") is None
     assert local.read("logos/loop") is None
     assert local.fetch("logos/loop", max_bytes=10) is None
@@ -157,11 +157,11 @@ def test_stale_temporary_files_are_deleted_after_the_forms_life(
     os.utime(leftover, (0, 0))
     now = clock.now_ms() / 1000
     assert local.delete_stale_temporary(now) == 1  # the crashed write's leftover
-    assert local.size(TEMP) == 3  # written UPLOAD_FORM_SECONDS - 1 ago: kept
+    assert len(local.read(TEMP) or b"") == 3  # written UPLOAD_FORM_SECONDS - 1 ago: kept
     assert not leftover.exists()
     assert local.delete_stale_temporary(now + 1) == 0  # exactly UPLOAD_FORM_SECONDS old
     assert local.delete_stale_temporary(now + 1.001) == 1
-    assert local.size(TEMP) is None
+    assert local.read(TEMP) is None
     assert local.read("auto-expiring-temp/logos/colored/new") == b"new"
     assert local.read("logos/white/kept") == b"final"  # only temporary files go
     assert local.delete_stale_temporary(now + 2 * UPLOAD_FORM_SECONDS) == 1

@@ -41,7 +41,7 @@ def assert_refused(response: Any, store: LocalFileStore, name: str, message: str
     """The error body exactly, and nothing stored."""
     status = 403 if name == "ForbiddenError" else 400
     support.assert_error(response, status, name, message)
-    assert store.size(KEY) is None
+    assert store.read(KEY) is None
 
 
 def test_the_sdks_way_stores_the_file(client: TestClient, store: LocalFileStore) -> None:
@@ -84,9 +84,9 @@ def test_a_tampered_form_is_refused(
     assert response.status_code == 403, response.text
     assert response.json()["message"].startswith(message)
     assert response.json()["name"] == "ForbiddenError"
-    assert store.size(KEY) is None
-    assert store.size("logos/white/9a2e") is None
-    assert store.size("auto-expiring-temp/logos/white/other") is None
+    assert store.read(KEY) is None
+    assert store.read("logos/white/9a2e") is None
+    assert store.read("auto-expiring-temp/logos/white/other") is None
 
 
 def test_a_form_with_a_policy_from_another_form_is_refused(
