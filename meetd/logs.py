@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stderr (``--log-format text`` for people).
+"""Structured logs on stderr: one JSON object per line, or text for people (``--log-format``;
+text by default when stderr is a terminal, meetd.settings.build_settings).
 
 Fields passed with ``extra={...}`` become keys of the object, or ``key=value`` pairs after
 the message in text.

@@ -2,7 +2,7 @@
 
 The order is the point. Whatever can stop the server (a TLS file, the address, the data dir,
 the database) fails first, with one line and nothing created or printed. From the moment the
-database is open, stderr carries log records only (one JSON object a line by default) and
+database is open, stderr carries log records only (JSON lines, or text on a terminal) and
 stdout only the first account's credentials, or ``--json``'s one object (docs/running.md).
 """
 
