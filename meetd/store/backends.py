@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,14 +292,16 @@ class Checkpointer(threading.Thread):
     went to the end of a growing file, which costs the loop twice what overwriting does.
     Passes 10 ms apart let it start over at 3 000 creates a second, not at 6 000, and cost
     those creates 8 %. So once the WAL holds :attr:`START_OVER_FRAMES`, the thread catches
-    up with a few passes back to back, then asks the writer (a :class:`CommitGate`) to hold
-    its commits for one last pass, which has only a few milliseconds' frames to copy; the
-    next write starts the WAL over (docs/performance.md).
+    up with a few passes back to back, closes in on the writer (:meth:`close_in`), then asks
+    it (a :class:`CommitGate`) to hold its commits for one last pass, which has only a few
+    milliseconds' frames to copy; the next write starts the WAL over (docs/performance.md).
     """
 
     PACE_SECONDS = 0.5
     START_OVER_FRAMES = 4096  # 16 MiB of 4 KiB pages
-    CATCH_UP_PASSES = 2  # before and after syncing the database file
+    CATCH_UP_PASSES = 2
+    CLOSING_IN_CYCLES = 10  # at most, each a pass and a sync of the database file
+    SHORT_CYCLE_SECONDS = 0.005  # a cycle this short leaves the held pass little to do
     HOLD_WAIT_SECONDS = 0.05  # for the loop to agree to hold its commits
     LONGEST_HOLD_SECONDS = 0.01  # the loop lets its commits go after this, pass or not
 
@@ -308,6 +311,7 @@ class Checkpointer(threading.Thread):
         self.database_file = os.open(backend.path, os.O_RDONLY)
         self.commits = commits
         self.stopping = threading.Event()
+        self.clock = time.monotonic
 
     def run(self) -> None:
         last: WalState | None = None
@@ -342,11 +346,7 @@ class Checkpointer(threading.Thread):
         the writer's commits held. What the last pass found, or None when the writer could
         not hold its commits or a step failed."""
         assert self.commits is not None
-        # A pass that commits overtake leaves the pages it copied unsynced, and the first one
-        # that ends before the next commit syncs them all: with a database of a million
-        # rooms, their random pages took 26-40 ms. Syncing them between the catching-up
-        # passes keeps that out of the held pass (5-25 ms before, a few ms after).
-        if not (self.catch_up() and self.sync_database_file() and self.catch_up()):
+        if not (self.catch_up() and self.close_in()):
             return None
         if not self.commits.hold_commits(self.HOLD_WAIT_SECONDS, self.LONGEST_HOLD_SECONDS):
             return None
@@ -357,6 +357,25 @@ class Checkpointer(threading.Thread):
 
     def catch_up(self) -> bool:
         return all(self.checkpoint() is not None for _ in range(self.CATCH_UP_PASSES))
+
+    def close_in(self) -> bool:
+        """Passes, each followed by a sync of the database file, until one such cycle is
+        short: True then, and the held pass will have about as little to do. False when a
+        step failed, or no cycle was short (the held pass would outlast the hold).
+
+        A pass that commits overtake leaves the pages it copied unsynced, and the held pass,
+        which copies everything, syncs them all. With a database of a million rooms their
+        random pages cost 20-25 µs each to sync, and a held pass after one catching-up sync
+        took 8-46 ms, too long for the hold. Each cycle copies and syncs only what came
+        during the last, so cycles shorten until one takes a few milliseconds; held passes
+        then took 3-7 ms (docs/performance.md)."""
+        for _ in range(self.CLOSING_IN_CYCLES):
+            began = self.clock()
+            if self.checkpoint() is None or not self.sync_database_file():
+                return False
+            if self.clock() - began < self.SHORT_CYCLE_SECONDS:
+                return True
+        return False
 
     def sync_database_file(self) -> bool:
         try:

@@ -1,5 +1,6 @@
 """SQLite's checkpoint thread (meetd.store.backends.Checkpointer): a pass every half second
-while writes come; once the WAL is long, it catches up, syncs the database file, and makes one
+while writes come; once the WAL is long, it catches up, closes in on the writer with passes
+each followed by a sync of the database file until one such cycle is short, and makes one
 pass with the writer's commits held (runners.LoopWriter.hold_commits), so that the WAL starts
 over even under writes that never pause."""
 
@@ -40,17 +41,27 @@ def test_a_pass_tells_whether_the_wal_was_written_since_the_last(
 
 
 class ScriptedPasses:
-    """Stands in for the checkpoint connection, the stop event, the writer's commit gate and
-    fdatasync: each pass answers the next scripted row; passes, syncs, holds and releases are
+    """Stands in for the checkpoint connection, the stop event, the writer's commit gate,
+    fdatasync and the clock: each pass answers the next scripted row, and each sync takes the
+    next scripted number of seconds (none by default); passes, syncs, holds and releases are
     recorded."""
 
     def __init__(
-        self, rows: list[tuple[int, int, int] | Exception], agree: bool = True, sync: bool = True
+        self,
+        rows: list[tuple[int, int, int] | Exception],
+        agree: bool = True,
+        sync: bool = True,
+        sync_seconds: list[float] | None = None,
     ) -> None:
         self.rows = rows
         self.agree = agree
         self.sync = sync
+        self.sync_seconds = sync_seconds or []
+        self.now = 0.0
         self.log: list[str] = []
+
+    def clock(self) -> float:
+        return self.now
 
     def execute(self, sql: str) -> Any:
         assert sql == "PRAGMA wal_checkpoint(PASSIVE)"
@@ -70,6 +81,8 @@ class ScriptedPasses:
 
     def fdatasync(self, fd: int) -> None:
         self.log.append("sync")
+        if self.sync_seconds:
+            self.now += self.sync_seconds.pop(0)
         if not self.sync:
             raise OSError(5, "Input/output error")
 
@@ -89,13 +102,15 @@ def run_scripted(
     checkpointer.conn.raw.close()
     checkpointer.conn = script  # type: ignore[assignment]
     checkpointer.stopping = script  # type: ignore[assignment]
+    checkpointer.clock = script.clock
     monkeypatch.setattr(backends.os, "fdatasync", script.fdatasync)
     checkpointer.run()
 
 
 LONG = Checkpointer.START_OVER_FRAMES
 PASSES = Checkpointer.CATCH_UP_PASSES
-CATCHING_UP = [*["pass"] * PASSES, "sync", *["pass"] * PASSES]
+CATCHING_UP = [*["pass"] * PASSES, "pass", "sync"]  # ending with one short cycle
+BEFORE_THE_HOLD = PASSES + 1  # passes
 
 
 def growing(start: int, count: int) -> list[tuple[int, int, int]]:
@@ -112,7 +127,7 @@ def test_a_long_wal_is_caught_up_with_and_copied_once_more_with_commits_held(
             (0, 0, 0),  # nothing written
             (0, 40, 40),  # a short WAL: a pass every half second is enough
             (0, LONG, LONG),  # long: catch up, then hold the writer's commits for one more
-            *growing(LONG + 100, 2 * PASSES),
+            *growing(LONG + 100, BEFORE_THE_HOLD),
             held_pass,
             held_pass,  # nothing written since
             (0, 12, 12),  # started over
@@ -132,7 +147,7 @@ def test_a_long_wal_is_caught_up_with_and_copied_once_more_with_commits_held(
 def test_commits_are_released_when_the_held_pass_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rows = [(0, LONG, LONG), *growing(LONG + 100, 2 * PASSES), sqlite3.OperationalError("I/O")]
+    rows = [(0, LONG, LONG), *growing(LONG + 100, BEFORE_THE_HOLD), sqlite3.OperationalError("I/O")]
     script = ScriptedPasses(rows)  # type: ignore[arg-type]
     run_scripted(tmp_path, monkeypatch, script)
     assert script.log == ["pass", *CATCHING_UP, "hold", "pass", "release"]
@@ -141,17 +156,47 @@ def test_commits_are_released_when_the_held_pass_fails(
 def test_nothing_is_held_when_the_writer_does_not_agree_or_a_step_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    refused = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, 2 * PASSES)], agree=False)
+    refused = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, BEFORE_THE_HOLD)], agree=False)
     run_scripted(tmp_path, monkeypatch, refused)
     assert refused.log == ["pass", *CATCHING_UP, "hold refused"]
 
-    unsynced = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, PASSES)], sync=False)
+    unsynced = ScriptedPasses([(0, LONG, LONG), *growing(LONG + 100, PASSES + 1)], sync=False)
     run_scripted(tmp_path, monkeypatch, unsynced)
-    assert unsynced.log == ["pass", *["pass"] * PASSES, "sync"]
+    assert unsynced.log == ["pass", *["pass"] * PASSES, "pass", "sync"]
 
     failing = ScriptedPasses([(0, LONG, LONG), sqlite3.OperationalError("I/O"), (0, 5, 5)])
     run_scripted(tmp_path, monkeypatch, failing)
     assert failing.log == ["pass", "pass", "pass"]  # the failed catch-up gives up this round
+
+
+def test_cycles_close_in_until_one_is_short_and_only_then_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each cycle's sync covers the pages copied since the last: under writes that never
+    pause, cycles shorten, and the commits are held once one is short."""
+    short = Checkpointer.SHORT_CYCLE_SECONDS
+    shrinking = [0.08, 0.03, 0.012, short / 2]
+    cycles = ["pass", "sync"] * len(shrinking)
+    script = ScriptedPasses(
+        [(0, LONG, LONG), *growing(LONG + 100, PASSES + len(shrinking) + 1)],
+        sync_seconds=shrinking,
+    )
+    run_scripted(tmp_path, monkeypatch, script)
+    assert script.log == ["pass", *["pass"] * PASSES, *cycles, "hold", "pass", "release"]
+
+
+def test_without_a_short_cycle_nothing_is_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk too slow for a short cycle would make the held pass outlast the hold: the
+    commits would wait for nothing, so the thread does not ask."""
+    cycles = Checkpointer.CLOSING_IN_CYCLES
+    script = ScriptedPasses(
+        [(0, LONG, LONG), *growing(LONG + 100, PASSES + cycles)],
+        sync_seconds=[2 * Checkpointer.SHORT_CYCLE_SECONDS] * cycles,
+    )
+    run_scripted(tmp_path, monkeypatch, script)
+    assert script.log == ["pass", *["pass"] * PASSES, *["pass", "sync"] * cycles]
 
 
 def test_without_a_commit_gate_passes_just_keep_their_pace(
