@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -114,23 +114,68 @@ TEN = DAY_MS + 36_000_000  # 10:00 that day
         ("20261201T100000Z", TEN),
         ("20261201T153000+0530", TEN),
         ("2026-W49-2T10:00Z", TEN),  # ISO week 49 of 2026, its Tuesday
+        ("2026W492T10Z", TEN),
+        ("2026-335T10:00Z", TEN),  # the 335th day of 2026
+        ("2026335", DAY_MS),
+        ("2024-366", 1_735_603_200_000),  # 2024-12-31, a leap year's last day
         ("2026-12-01T10:00:00,5Z", TEN + 500),
+        ("2026-12-01T10.5Z", TEN + 1_800_000),  # a fraction of the hour: 10:30
+        ("2026-12-01T10,25Z", TEN + 900_000),
+        ("2026-12-01T10:30.5Z", TEN + 1_830_000),  # a fraction of the minute: 10:30:30
+        ("2026-12-01T1030.5Z", TEN + 1_830_000),
+        ("2026-12-01T10.0000001Z", TEN),  # 0.36 ms past ten, cut to the millisecond
         ("2026-12-01 10:00:00Z", TEN),
-        ("2026-12-01X10:00:00Z", TEN),
         ("2026-12-01T10:00:00 +0000", TEN),
         ("2026-12-01T15:30:15+05:30:15", TEN),
-        ("2026-12-01T10:00:00.Z", TEN),
+        ("2026-12-01T05:00:00\u221205:00", TEN),  # ISO 8601's own minus sign
         ("2026-12-01T10:00:00.123456789Z", TEN + 123),
     ],
 )
-def test_what_fromisoformat_also_reads(text: str, ms: int) -> None:
-    """The extras docs/api.md lists: pinned, so a Python that reads less is noticed."""
+def test_other_iso_8601_forms(text: str, ms: int) -> None:
+    """The forms docs/api.md lists besides the usual one."""
     assert parse_timestamp(text) == ms
 
 
-@pytest.mark.parametrize("text", ["2026-335", "2026-12-01T24:00:00Z", "2026-12-31T23:59:60Z"])
-def test_what_fromisoformat_refuses(text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-01T24:00:00Z",  # the end of a day: not a moment meetd takes
+        "2026-12-31T23:59:60Z",  # leap seconds
+        "2026-366",  # 2026 has 365 days
+        "2026-000",
+        "2026-W54-1",
+        "2026-W49-8",
+        "2026-12-01X10:00:00Z",  # only T or a space between date and time
+        "2026-12-01T10:00:00XZ",
+        "2026-12-01T10:00:00\x00Z",
+        "2026-12-01T10:00:00.Z",  # a fraction needs a digit
+        "2026-12-01T10:00:00.5.5Z",
+        "2026-12-01Z",  # an offset needs a time
+        "2026-12-01T10:00:00+24:00",
+        "2026-12-01T10:00:00+05:60",
+        "\u0662\u0660\u0662\u0666-12-01",  # Arabic-Indic digits
+        "2026-12-01T10:00:00.123456789012345678901234567890123456789012345Z",  # over 64
+    ],
+)
+def test_refused_forms(text: str) -> None:
     assert parse_timestamp(text) is None
+
+
+@given(
+    st.integers(0, LAST_MS - 86_400_000),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    st.booleans(),
+)
+def test_an_offset_moves_the_moment_by_itself(ms: int, minutes: int, basic: bool) -> None:
+    """The same moment written in another zone, as Python's own datetime writes it."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    local = moment.astimezone(timezone(timedelta(minutes=minutes)))
+    offset = local.strftime("%z")  # +0530 (Python 3.11 has no %:z)
+    if basic:
+        text = local.strftime("%Y%m%dT%H%M%S.%f") + offset
+    else:
+        text = local.strftime("%Y-%m-%dT%H:%M:%S.%f") + offset[:3] + ":" + offset[3:]
+    assert parse_timestamp(text) == ms
 
 
 @given(st.text(max_size=80))
