@@ -103,7 +103,8 @@ def _fraction_ms(parts: re.Match[str]) -> int:
     if not digits:
         return 0
     unit = 1000 if parts["second"] else 60_000 if parts["minute"] else 3_600_000
-    return int(digits) * unit // 10 ** len(digits)
+    scale: int = 10 ** len(digits)
+    return int(digits) * unit // scale
 
 
 def _offset_ms(parts: re.Match[str]) -> int | None:
