@@ -3,6 +3,9 @@ once per room, instant rooms wait while people are inside, long-term rooms do no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import random
 import time
 from collections.abc import Iterator
@@ -15,7 +18,9 @@ from starlette.testclient import TestClient
 from meetd.app import create_app
 from meetd.clock import FakeClock
 from meetd.domain.timestamps import format_timestamp, parse_timestamp
+from meetd.metrics import Metrics
 from meetd.settings import MAX_ROOM_SECONDS, build_settings
+from meetd.sweeper import NOTHING_EXPIRED_PAUSE_SECONDS, ExpirySweeper
 from tests import support
 from tests.support import Caller
 
@@ -290,3 +295,51 @@ def test_the_running_sweeper_expires_rooms_within_a_second(
         time.sleep(0.02)
     assert is_available(client, caller, room["id"]) is False
     assert expired_metric(client) == 1
+
+
+# -- the loop, with a stand-in database -------------------------------------------------------
+
+
+class StuckDatabase:
+    """A room is due, but no sweep expires it (its row locked by another transaction), or
+    every read fails (the database down)."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.sweeps = 0
+
+    async def read(self, fn: Any) -> int:
+        await asyncio.sleep(0)  # a real database lets the loop run meanwhile
+        if self.failure is not None:
+            raise self.failure
+        return 0  # due since the epoch
+
+    async def write(self, fn: Any) -> list[Any]:
+        await asyncio.sleep(0)
+        self.sweeps += 1
+        return []
+
+
+def run_sweeper_for(database: StuckDatabase, seconds: float) -> None:
+    sweeper = ExpirySweeper(database, FakeClock(), Metrics())  # type: ignore[arg-type]
+
+    async def run_for_a_while() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sweeper.run(), seconds)
+
+    asyncio.run(run_for_a_while())
+
+
+def test_a_due_room_that_does_not_expire_is_tried_again_after_a_pause() -> None:
+    database = StuckDatabase()
+    run_sweeper_for(database, 0.35)
+    assert 1 <= database.sweeps <= 0.35 / NOTHING_EXPIRED_PAUSE_SECONDS + 1
+
+
+def test_a_database_that_stays_down_logs_one_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    database = StuckDatabase(failure=OSError("connection refused"))
+    with caplog.at_level(logging.WARNING, logger="meetd.sweeper"):
+        run_sweeper_for(database, 2.5)
+    failures = [record for record in caplog.records if record.name == "meetd.sweeper"]
+    assert len(failures) == 3  # at 0, 1 and 2 s
+    assert [record.exc_info is not None for record in failures] == [True, False, False]
