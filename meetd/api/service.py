@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,11 +12,15 @@ from meetd.api.errors import error_body
 from meetd.api.openapi import openapi_document
 from meetd.api.responses import JSONResponse
 
+# A database that stopped answering (a network that drops packets, a PostgreSQL server that
+# hangs) must not make /healthz hang too: a load balancer waits on it to take the process out.
+HEALTH_TIMEOUT_SECONDS = 2.0
+
 
 async def healthz(request: Request) -> Response:
     found = services(request)
     try:
-        await found.db.read(lambda c: c.row("SELECT 1"))
+        await asyncio.wait_for(found.db.read(lambda c: c.row("SELECT 1")), HEALTH_TIMEOUT_SECONDS)
     except Exception:
         body = error_body(503, "ServiceUnavailableError", "The database does not answer")
         return JSONResponse(body, 503)

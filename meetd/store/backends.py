@@ -190,6 +190,20 @@ class SQLiteBackend(Backend):
 JIT = "off"
 
 
+# libpq's own limits for the writer's connection (psycopg has no timeout of its own): give up
+# connecting after 5 s, and find a dead peer by TCP keepalives and unacknowledged sends within
+# about 30 s, instead of blocking the writer thread for as long as the network is gone (the
+# kernel's defaults: two hours of keepalive silence, 15 minutes of retransmissions).
+WRITER_CONNECTION_LIMITS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds
+}
+
+
 class PostgresBackend(Backend):
     dialect = "postgresql"
 
@@ -199,7 +213,7 @@ class PostgresBackend(Backend):
     def connect_writer(self) -> Connection:
         import psycopg
 
-        raw = psycopg.connect(self.url, autocommit=False)
+        raw = psycopg.connect(self.url, autocommit=False, **WRITER_CONNECTION_LIMITS)
         raw.execute(f"SET jit = {JIT}")
         raw.commit()  # a SET made in a transaction lasts only if it commits
         return Connection(raw, self.dialect)

@@ -42,6 +42,14 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(count)}", sql)
 
 
+# Without these a server that stops answering (packets dropped, not refused) held a read for
+# as long as the network did: asyncpg waits 60 s to connect and forever for a query, and the
+# expiry sweeper, whose reads wait with the rest, stopped expiring rooms meanwhile. Reads
+# take milliseconds; these only end the ones that will never answer.
+CONNECT_TIMEOUT_SECONDS = 5.0
+QUERY_TIMEOUT_SECONDS = 30.0
+
+
 async def _connect(url: str) -> asyncpg.Connection:
     # asyncpg prepares every statement, and PostgreSQL plans a prepared statement anew for
     # its parameters until a generic plan looks no dearer. For the statement that answers
@@ -50,7 +58,12 @@ async def _connect(url: str) -> asyncpg.Connection:
     # plan. The reads are written so that their generic plans walk the right index (see
     # store.paging, and tests/store/test_paging_plans.py), so they always use those.
     settings = {"plan_cache_mode": "force_generic_plan", "jit": JIT}
-    return await asyncpg.connect(url, server_settings=settings)
+    return await asyncpg.connect(
+        url,
+        server_settings=settings,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=QUERY_TIMEOUT_SECONDS,
+    )
 
 
 class AsyncpgReader:

@@ -3,15 +3,18 @@ media type of every answer, /healthz and /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from meetd.api import service
 from meetd.api.requests import MAX_BODY_BYTES
 from tests.support import Caller
 
@@ -268,6 +271,23 @@ def test_healthz(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"status": "ok"}
+
+
+def test_healthz_answers_503_when_the_database_hangs(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that never answers (a network that drops packets) is down, not slow."""
+    monkeypatch.setattr(service, "HEALTH_TIMEOUT_SECONDS", 0.2)
+
+    async def never_answers(fn: object) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(client.app.state.services.db, "read", never_answers)  # type: ignore[attr-defined]
+    started = time.monotonic()
+    response = client.get("/healthz")
+    assert time.monotonic() - started < 2
+    assert response.status_code == 503
+    assert response.json()["message"] == "The database does not answer"
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:
