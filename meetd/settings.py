@@ -238,9 +238,11 @@ def _check(settings: Settings, named: _Names) -> None:
         )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
-    if not 0 <= settings.port <= 65535:
+    # Not 0 either: uvicorn would bind a port of the system's choosing, and every link and the
+    # "serving on" line would name port 0.
+    if not 1 <= settings.port <= 65535:
         raise ConfigurationError(
-            f"{named('port')} must be between 0 and 65535, got {settings.port}"
+            f"{named('port')} must be between 1 and 65535, got {settings.port}"
         )
     if settings.workers < 1:
         raise ConfigurationError(f"{named('workers')} must be 1 or more, got {settings.workers}")

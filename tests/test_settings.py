@@ -265,6 +265,7 @@ INVALID = [
     ("MEETD_PORT", "8080.5"),
     ("MEETD_PORT", "70000"),
     ("MEETD_PORT", "-1"),
+    ("MEETD_PORT", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "ten"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "-5"),
@@ -432,8 +433,21 @@ def test_a_secret_key_of_32_characters_is_enough() -> None:
     assert build(MEETD_SECRET_KEY="k" * 32).secret_key == "k" * 32
 
 
-def test_port_zero_means_any_free_port() -> None:
-    assert build(MEETD_PORT="0").port == 0
+@pytest.mark.parametrize(("flags", "environ", "named"), [
+    ({"port": 0}, {}, "--port"),
+    ({}, {"MEETD_PORT": "0"}, "MEETD_PORT"),
+], ids=["flag", "environment"])  # fmt: skip
+def test_port_zero_is_refused(flags: dict[str, Any], environ: dict[str, str], named: str) -> None:
+    """Port 0 was accepted: uvicorn bound a random port, and every room link and the
+    "serving on" line named port 0."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    assert caught.value.message == f"{named} must be between 1 and 65535, got 0"
+
+
+def test_the_ports_at_the_ends_of_the_range_are_kept() -> None:
+    assert build({"port": 1}).port == 1
+    assert build(MEETD_PORT="65535").public_url == "http://127.0.0.1:65535"
 
 
 def test_logs_read_on_a_terminal_default_to_text() -> None:

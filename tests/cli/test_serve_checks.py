@@ -8,11 +8,23 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
 from tests.cli.runner import meetd, refused
+from tests.e2e_lifetime.servers import free_port
+
+
+@pytest.fixture(autouse=True)
+def never_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that lets serve through fails the test instead of serving until killed."""
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("meetd serve got as far as starting uvicorn")
+
+    monkeypatch.setattr("meetd.server.run", run)
 
 
 @pytest.fixture
@@ -62,20 +74,34 @@ def test_a_busy_port_stops_serve_before_anything(tmp_path: Path, busy_port: int)
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_port_zero_stops_serve_before_anything(tmp_path: Path, variable: bool) -> None:
+    """uvicorn bound a port of the system's choosing, and every room link and the "serving
+    on" line named port 0."""
+    data_dir = tmp_path / "data"
+    env = {"MEETD_PORT": "0"} if variable else None
+    args = [] if variable else ["--port", "0"]
+    result = meetd("serve", "--data-dir", str(data_dir), *args, env=env)
+    name = "MEETD_PORT" if variable else "--port"
+    refused(result, 2, f"Error: {name} must be between 1 and 65535, got 0\n")
+    assert not data_dir.exists()
+
+
 def test_a_data_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    result = meetd("serve", "--port", "0", env={"MEETD_DATA_DIR": str(tmp_path / "file")})
+    port = str(free_port())
+    result = meetd("serve", "--port", port, env={"MEETD_DATA_DIR": str(tmp_path / "file")})
     refused(result, 1, f"data dir {tmp_path / 'file'} is a file")
 
 
 def test_a_data_dir_under_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     data_dir = tmp_path / "file" / "data"
-    result = meetd("serve", "--port", "0", "--data-dir", str(data_dir))
+    result = meetd("serve", "--port", str(free_port()), "--data-dir", str(data_dir))
     refused(result, 1, f"cannot create the data dir {data_dir}", "Not a directory")
 
 
 def test_an_unreadable_secret_key_is_named(tmp_path: Path) -> None:
     (tmp_path / "data" / "secret_key").mkdir(parents=True)
-    result = meetd("serve", "--port", "0", "--data-dir", str(tmp_path / "data"))
+    result = meetd("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"))
     refused(result, 1, f"cannot read the secret key {tmp_path / 'data' / 'secret_key'}")
