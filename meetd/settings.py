@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,35 +166,51 @@ def build_settings(
     settings = Settings(data_dir=data_dir, database_url=database_url, **values)
     named = _Names(frozenset(flags))
     if settings.public_url:
-        _check_public_url(settings.public_url, named("public_url"))
-        settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+        public_url = _check_public_url(settings.public_url, named("public_url"))
+        settings = dataclasses.replace(settings, public_url=public_url.rstrip("/"))
     else:
         settings = dataclasses.replace(settings, public_url=settings.listen_url)
     _check(settings, named)
     return settings
 
 
-def _check_public_url(url: str, name: str) -> None:
-    """A base URL the rooms' links can be built on: http(s), a host, and nothing after the
-    path (a query or fragment would end up in the middle of every link)."""
+# The user info of a URL: what comes between "scheme://" and the last "@" before the path.
+_USER_INFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def _check_public_url(url: str, name: str) -> str:
+    """A base URL the rooms' links can be built on: http(s), a host, a port a server can
+    listen on, and nothing before the host or after the path (user info would hand the
+    credentials out in every link; a query or fragment would land in the middle of every
+    link). The URL with its scheme in lower case (``HTTPS://`` is the same URL)."""
+    shown = _USER_INFO.sub(r"\1***@", url)  # messages do not print credentials again
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        port = parts.port  # raises ValueError for a port that is not a number
     except ValueError as error:
-        raise ConfigurationError(f"{name} is not a URL ({error}): {url!r}") from None
-    if parts.scheme not in ("http", "https") or not url.startswith(parts.scheme + "://"):
+        raise ConfigurationError(f"{name} is not a URL ({error}): {shown!r}") from None
+    if parts.scheme not in ("http", "https") or url[: len(parts.scheme) + 3].lower() != (
+        parts.scheme + "://"
+    ):
         problem = "must start with http:// or https://"
+    elif "@" in parts.netloc:
+        problem = (
+            "must not hold a user name or password (user:password@…): every link would give "
+            "them out"
+        )
     elif not parts.hostname:
         problem = "must name a host, as in https://meet.example.com"
     elif any(c.isspace() for c in url):
         problem = "must not contain spaces"
+    elif port == 0:
+        problem = "must not have port 0, where no server listens"
     elif parts.query or "?" in url:
         problem = "must not have a query (?…)"
     elif parts.fragment or "#" in url:
         problem = "must not have a fragment (#…)"
     else:
-        return
-    raise ConfigurationError(f"{name} {problem}, got {url!r}")
+        return parts.scheme + url[len(parts.scheme) :]
+    raise ConfigurationError(f"{name} {problem}, got {shown!r}")
 
 
 # The settings `meetd` commands take as flags: a message about one names the flag when the

@@ -204,6 +204,9 @@ def test_public_url_loses_its_trailing_slash() -> None:
         ("https:meet.example.com", "must start with http:// or https://"),
         ("ftp://meet.example.com", "must start with http:// or https://"),
         ("http://meet.example.com:port", "is not a URL"),
+        ("http://meet.example.com:0", "must not have port 0"),
+        ("https://meet.example.com:00/meetd", "must not have port 0"),
+        ("http://[::1]:0", "must not have port 0"),
     ],
 )
 def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) -> None:
@@ -214,6 +217,57 @@ def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) 
             build(settings, **environ)
         message = caught.value.message
         assert problem in message and message.endswith(repr(url)), message  # as given
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pw@meet.example.com", "'http://***@meet.example.com'"),
+        ("https://token@meet.example.com:8443/meetd", "'https://***@meet.example.com:8443/meetd'"),
+        ("https://@meet.example.com", "'https://***@meet.example.com'"),
+        ("HTTPS://a:b@meet.example.com", "'HTTPS://***@meet.example.com'"),
+        ("http://a@b:c@meet.example.com/x@y", "'http://***@meet.example.com/x@y'"),
+    ],
+)
+@pytest.mark.parametrize("source", ["flag", "environment"])
+def test_a_public_url_with_user_info_is_refused_without_showing_it(
+    url: str, shown: str, source: str
+) -> None:
+    """http://user:pw@host was accepted, and every host and guest link handed the
+    credentials out; the message names the problem but does not print them again."""
+    flags, environ = (
+        ({"public_url": url}, {}) if source == "flag" else ({}, {"MEETD_PUBLIC_URL": url})
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    name = "--public-url" if source == "flag" else "MEETD_PUBLIC_URL"
+    assert caught.value.message == (
+        f"{name} must not hold a user name or password (user:password@…): every link would "
+        f"give them out, got {shown}"
+    )
+
+
+def test_a_public_url_that_is_no_url_does_not_show_its_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build({"public_url": "http://user:secret@meet.example.com:port"})
+    message = caught.value.message
+    assert message.startswith("--public-url is not a URL") and "secret" not in message, message
+    assert message.endswith("'http://***@meet.example.com:port'"), message
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("HTTPS://Meet.Example.com/", "https://Meet.Example.com"),
+        ("Http://meet.example.com:8080/Path", "http://meet.example.com:8080/Path"),
+        ("hTtPs://meet.example.com", "https://meet.example.com"),
+    ],
+)
+def test_a_public_url_scheme_in_upper_case_is_accepted_in_lower_case(url: str, kept: str) -> None:
+    """Schemes are case-insensitive (RFC 3986 §3.1): HTTPS://… was refused as not starting
+    with https://. It is kept with the scheme lower-cased, the rest as given."""
+    assert build({"public_url": url}).public_url == kept
+    assert build(MEETD_PUBLIC_URL=url).public_url == kept
 
 
 def test_a_public_url_with_a_path_is_kept() -> None:

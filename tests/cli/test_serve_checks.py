@@ -105,3 +105,17 @@ def test_an_unreadable_secret_key_is_named(tmp_path: Path) -> None:
     (tmp_path / "data" / "secret_key").mkdir(parents=True)
     result = meetd("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"))
     refused(result, 1, f"cannot read the secret key {tmp_path / 'data' / 'secret_key'}")
+
+
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_a_public_url_with_credentials_stops_serve_without_printing_them(
+    tmp_path: Path, variable: bool
+) -> None:
+    url = "https://meetd:hunter2@meet.example.com"
+    env = {"MEETD_PUBLIC_URL": url} if variable else None
+    args = [] if variable else ["--public-url", url]
+    result = meetd("serve", "--data-dir", str(tmp_path / "data"), *args, env=env)
+    name = "MEETD_PUBLIC_URL" if variable else "--public-url"
+    message = refused(result, 2, f"Error: {name} must not hold a user name or password")
+    assert "hunter2" not in message and "meetd:" not in message
+    assert not (tmp_path / "data").exists()
