@@ -227,9 +227,12 @@ class _Names:
 
     def __call__(self, name: str) -> str:
         """``--port`` for a value given as a flag, else ``MEETD_PORT``."""
-        if name in self.flags_given and name in _FLAGS:
+        if self.is_flag(name):
             return "--" + name.replace("_", "-")
         return _ENV[name][0]
+
+    def is_flag(self, name: str) -> bool:
+        return name in self.flags_given and name in _FLAGS
 
 
 def _check(settings: Settings, named: _Names) -> None:
@@ -254,7 +257,14 @@ def _check(settings: Settings, named: _Names) -> None:
             f"(10 years), got {settings.long_term_min_lead_seconds}"
         )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
-        raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
+        given, missing = ("tls_certfile", "tls_keyfile")
+        if settings.tls_keyfile:
+            given, missing = missing, given
+        # Ask for the other one the way the user gave this one: as a flag, or a variable.
+        wanted = "--" + missing.replace("_", "-") if named.is_flag(given) else _ENV[missing][0]
+        raise ConfigurationError(
+            f"{named(given)} needs {wanted} too: HTTPS takes a certificate and its key"
+        )
     # Not 0 either: uvicorn would bind a port of the system's choosing, and every link and the
     # "serving on" line would name port 0.
     if not 1 <= settings.port <= 65535:

@@ -421,12 +421,22 @@ def test_negative_retry_steps_are_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "environ",
-    [{"MEETD_TLS_CERTFILE": "/c.pem"}, {"MEETD_TLS_KEYFILE": "/k.pem"}],
+    ("flags", "environ", "message"),
+    [
+        ({}, {"MEETD_TLS_CERTFILE": "/c.pem"}, "MEETD_TLS_CERTFILE needs MEETD_TLS_KEYFILE too"),
+        ({}, {"MEETD_TLS_KEYFILE": "/k.pem"}, "MEETD_TLS_KEYFILE needs MEETD_TLS_CERTFILE too"),
+        ({"tls_certfile": Path("/c.pem")}, {}, "--tls-certfile needs --tls-keyfile too"),
+        ({"tls_keyfile": Path("/k.pem")}, {}, "--tls-keyfile needs --tls-certfile too"),
+    ],
 )
-def test_tls_needs_both_files(environ: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError, match="tls-certfile and --tls-keyfile"):
-        build(**environ)
+def test_tls_needs_both_files_and_names_the_one_given(
+    flags: dict[str, Any], environ: dict[str, str], message: str
+) -> None:
+    """MEETD_TLS_CERTFILE alone was told "--tls-certfile and --tls-keyfile go together",
+    flags the user never gave."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    assert caught.value.message == f"{message}: HTTPS takes a certificate and its key"
 
 
 def test_no_bucket_means_files_in_the_data_dir() -> None:

@@ -119,3 +119,11 @@ def test_a_public_url_with_credentials_stops_serve_without_printing_them(
     message = refused(result, 2, f"Error: {name} must not hold a user name or password")
     assert "hunter2" not in message and "meetd:" not in message
     assert not (tmp_path / "data").exists()
+
+
+def test_a_lone_tls_variable_is_named_as_the_variable(tmp_path: Path) -> None:
+    """It said "--tls-certfile and --tls-keyfile go together" to someone who set neither."""
+    env = {"MEETD_TLS_CERTFILE": str(tmp_path / "cert.pem")}
+    result = meetd("serve", "--data-dir", str(tmp_path / "data"), env=env)
+    message = refused(result, 2, "Error: MEETD_TLS_CERTFILE needs MEETD_TLS_KEYFILE too")
+    assert "--tls" not in message
