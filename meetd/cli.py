@@ -21,7 +21,7 @@ import click
 
 from meetd import __version__
 from meetd.errors import ConfigurationError, MeetdError
-from meetd.settings import Settings, build_settings
+from meetd.settings import Settings, build_settings, shown_database_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,15 +53,33 @@ def settings_from(**flags: Any) -> Settings:
         raise click.UsageError(error.message) from None
 
 
+def one_line(message: str) -> str:
+    """The lines of ``message`` joined into one: libpq, for one, puts "Is the server
+    running…?" on an indented line of its own after "Connection refused"."""
+    joined = ""
+    for line in (part.strip() for part in message.splitlines()):
+        if line:
+            separator = "" if not joined else " " if joined[-1] in ".:;,?!" else ". "
+            joined += separator + line
+    return joined
+
+
 def reports_errors(command: F) -> F:
-    """Turn meetd's errors into a one-line message and exit status 1, never a traceback."""
+    """Turn meetd's errors into a one-line message and exit status 1, never a traceback;
+    click's own errors (status 2 for a usage error) keep their status, in one line too."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except MeetdError as error:
-            raise click.ClickException(error.message) from None
+            raise click.ClickException(one_line(error.message)) from None
+        except click.ClickException as error:
+            if "\n" not in error.format_message():
+                raise
+            if isinstance(error, click.UsageError):
+                raise click.UsageError(one_line(error.format_message()), error.ctx) from None
+            raise click.ClickException(one_line(error.format_message())) from None  # status 1
 
     return wrapper  # type: ignore[return-value]
 
@@ -164,7 +182,8 @@ class _database:
         try:
             self.database = open_database(self.settings.database_url)
         except Exception as error:
-            raise click.ClickException(f"cannot open the database: {error}") from None
+            shown = shown_database_url(self.settings.database_url)
+            raise click.ClickException(f"cannot open the database {shown}: {error}") from None
         if self.migrate:
             try:
                 self.database.write_blocking(migrations.upgrade)

@@ -213,6 +213,16 @@ def _check_public_url(url: str, name: str) -> str:
     raise ConfigurationError(f"{name} {problem}, got {shown!r}")
 
 
+_DATABASE_PASSWORD = re.compile(r"(://[^:/?#@]*:)[^/?#@]*@|((?:^|[?&])password=)[^&]*")
+
+
+def shown_database_url(url: str) -> str:
+    """The database URL for a message, its password (``user:pw@`` or ``password=``) hidden."""
+    return _DATABASE_PASSWORD.sub(
+        lambda m: f"{m[1]}***@" if m[1] is not None else f"{m[2]}***", url
+    )
+
+
 # The settings `meetd` commands take as flags: a message about one names the flag when the
 # value came from it, and the variable otherwise.
 _FLAGS = frozenset(
@@ -239,6 +249,14 @@ def _check(settings: Settings, named: _Names) -> None:
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigurationError(
             f"{named('database_url')} must start with sqlite:/// or postgresql://, "
+            f"got {settings.database_url!r}"
+        )
+    if settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("/"):
+        # No file (sqlite:/// alone, or a folder): SQLite could only answer "unable to open
+        # database file", naming neither the URL nor the setting.
+        raise ConfigurationError(
+            f"{named('database_url')} must name a file after sqlite:///, as in "
+            f"sqlite:///relative/to/cwd.db or sqlite:////absolute/path.db, "
             f"got {settings.database_url!r}"
         )
     if settings.secret_key is not None and len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:

@@ -18,6 +18,7 @@ from meetd.settings import (
     build_settings,
     settings_from_handoff,
     settings_to_handoff,
+    shown_database_url,
 )
 
 # The variables the operations contract names (MEETD_S3_* by the names meetd gives them).
@@ -165,6 +166,27 @@ def test_an_explicit_database_url_is_not_moved_by_the_data_dir(tmp_path: Path) -
     )
     assert settings.database_url == f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
     assert settings.sqlite_path == tmp_path / "elsewhere.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://meetd:pw@db:5432/meetd", "postgresql://meetd:***@db:5432/meetd"),
+        ("postgres://:pw@db/meetd", "postgres://:***@db/meetd"),
+        (
+            "postgresql://db/meetd?password=pw&sslmode=require",
+            "postgresql://db/meetd?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://db/meetd?sslmode=require&password=pw",
+            "postgresql://db/meetd?sslmode=require&password=***",
+        ),
+        ("postgresql://meetd@db/meetd", "postgresql://meetd@db/meetd"),
+        ("sqlite:////var/lib/meetd/a:b@c.db", "sqlite:////var/lib/meetd/a:b@c.db"),
+    ],
+)
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert shown_database_url(url) == shown
 
 
 @pytest.mark.parametrize(
@@ -335,6 +357,8 @@ INVALID = [
     ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,-5"),
     ("MEETD_DATABASE_URL", "mysql://db/meetd"),
     ("MEETD_DATABASE_URL", "meetd.sqlite3"),
+    ("MEETD_DATABASE_URL", "sqlite:///"),
+    ("MEETD_DATABASE_URL", "sqlite:////var/lib/meetd/"),
     ("MEETD_WORKERS", "many"),
     ("MEETD_WORKERS", "0"),
     ("MEETD_WORKERS", "-2"),

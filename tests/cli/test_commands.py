@@ -21,7 +21,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from meetd import cli
 from meetd.cli import main
+from meetd.errors import ConfigurationError
 from meetd.settings import ENVIRONMENT_VARIABLES
 from meetd.store import accounts
 from meetd.store.database import open_database
@@ -525,9 +527,70 @@ def test_db_upgrade(store: list[str]) -> None:
 
 
 def test_an_unreachable_database_fails_clearly(data_dir: Path) -> None:
+    """libpq's message went out on two lines ("…Connection refused", then "\tIs the server
+    running…"); it is one line now, naming the URL."""
     url = "postgresql://127.0.0.1:1/nothing?connect_timeout=2"
     result = meetd("db", "upgrade", "--data-dir", str(data_dir), "--database-url", url)
-    refused(result, 1, "database")
+    message = refused(result, 1, f"Error: cannot open the database {url}: ", "Connection refused")
+    assert message.count("\n") == 1 and "\t" not in message, repr(message)
+    assert "refused. Is the server running" in message, message
+
+
+def test_a_database_url_password_is_not_printed(data_dir: Path) -> None:
+    url = "postgresql://meetd:hunter2@127.0.0.1:1/nothing?connect_timeout=2&password=hunter3"
+    result = meetd("db", "upgrade", "--data-dir", str(data_dir), "--database-url", url)
+    shown = "postgresql://meetd:***@127.0.0.1:1/nothing?connect_timeout=2&password=***"
+    message = refused(result, 1, f"cannot open the database {shown}: ")
+    assert "hunter" not in message
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite:////", "sqlite:///state/"])
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_a_sqlite_url_without_a_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, variable: bool
+) -> None:
+    """sqlite:/// said "cannot open the database: unable to open database file", naming
+    neither the URL nor where it was set."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    env = {"MEETD_DATABASE_URL": url} if variable else None
+    args = [] if variable else ["--database-url", url]
+    result = meetd(
+        "accounts", "create", "--json", "--data-dir", str(tmp_path / "d"), *args, env=env
+    )
+    name = "MEETD_DATABASE_URL" if variable else "--database-url"
+    message = refused(result, 2, f"Error: {name} must name a file after sqlite:///", repr(url))
+    error_line = message.split("Error: ")[1]
+    assert error_line.endswith(f"got {url!r}\n") and error_line.count("\n") == 1
+
+
+def test_a_database_the_url_cannot_open_is_named(tmp_path: Path) -> None:
+    """A path SQLite cannot open (here a folder) names the URL it came from."""
+    url = f"sqlite:///{tmp_path}"
+    result = meetd("db", "upgrade", "--database-url", url)
+    message = refused(result, 1, f"Error: cannot open the database {url}: ")
+    assert message.count("\n") == 1
+
+
+def test_a_message_of_several_lines_is_printed_as_one() -> None:
+    assert cli.one_line("connection refused\n\tIs the server running?\n") == (
+        "connection refused. Is the server running?"
+    )
+    assert cli.one_line("failed:\n  reason one\n\n  reason two.") == (
+        "failed: reason one. reason two."
+    )
+    assert cli.one_line("one line") == "one line"
+
+
+def test_a_meetd_error_of_several_lines_is_printed_as_one(
+    store: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise ConfigurationError("first line\n\tsecond line")
+
+    monkeypatch.setattr("meetd.store.migrations.upgrade", broken)
+    message = refused(meetd("db", "upgrade", *store), 1, "Error: first line. second line\n")
+    assert message.count("\n") == 1
 
 
 def test_a_bad_setting_is_a_usage_error(data_dir: Path) -> None:
