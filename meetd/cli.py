@@ -96,7 +96,57 @@ def emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
             click.echo(line)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A group of commands that, given an option of a command before the command
+    (``meetd --data-dir X serve``), says where it goes instead of only that it is unknown."""
+
+    group_class = type  # its subgroups (``meetd accounts``) are Commands too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as error:
+            hint = self._where_it_goes(error.option_name, args, ctx.command_path)
+            if hint is None:
+                raise
+            raise click.NoSuchOption(
+                error.option_name, f"{error.message} {hint}", ctx=ctx
+            ) from None
+
+    def _where_it_goes(self, option: str, args: list[str], prefix: str) -> str | None:
+        """The hint: put it after the command ``args`` name, when that takes ``option``
+        (``meetd serve --data-dir …``); when they name none, or only a group, the first
+        command under it that takes it is the example. None when no command there does."""
+        path: list[str] = []
+        command: click.Command = self
+        for arg in args:
+            if isinstance(command, click.Group) and arg in command.commands:
+                path.append(arg)
+                command = command.commands[arg]
+        named = not isinstance(command, click.Group)
+        candidates: list[tuple[list[str], click.Command]] = [([], command)] if named else []
+        for rest, leaf in candidates + _leaves(command):
+            for param in leaf.params:
+                if isinstance(param, click.Option) and option in param.opts:
+                    value = "" if param.is_flag else " …"
+                    example = " ".join([prefix, *path, *rest, option]) + value
+                    if named:
+                        return f"Put it after the command: {example}"
+                    return f"Put it after the command it is for, as in: {example}"
+        return None
+
+
+def _leaves(command: click.Command) -> list[tuple[list[str], click.Command]]:
+    """Every command under a group, with its path below it, in the order of ``--help``."""
+    if not isinstance(command, click.Group):
+        return []
+    found: list[tuple[list[str], click.Command]] = []
+    for name, sub in sorted(command.commands.items()):
+        found += [([name, *rest], leaf) for rest, leaf in _leaves(sub)] or [([name], sub)]
+    return found
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meetd")
 def main() -> None:
     """meetd: a self-hosted meetings server speaking the Vonage Meetings API."""

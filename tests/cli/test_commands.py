@@ -129,6 +129,55 @@ def test_every_contract_command_and_option_exists(
         assert option in result.stdout, f"`meetd {' '.join(path)}` lacks {option}"
 
 
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--data-dir", "X", "serve"], "Put it after the command: main serve --data-dir …"),
+        (["--data-dir=X", "serve", "--port", "1"], "after the command: main serve --data-dir …"),
+        (["--port", "1", "serve"], "Put it after the command: main serve --port …"),
+        (
+            ["--database-url", "sqlite:///x.db", "accounts", "create"],
+            "Put it after the command: main accounts create --database-url …",
+        ),
+        (
+            ["accounts", "--data-dir", "X", "create"],
+            "Put it after the command: main accounts create --data-dir …",
+        ),
+        (
+            ["--json", "dial-in-numbers", "list"],
+            "Put it after the command: main dial-in-numbers list --json\n",  # a flag: no value
+        ),
+        (
+            ["--data-dir", "X"],
+            "Put it after the command it is for, as in: main accounts create --data-dir …",
+        ),
+        (
+            ["--data-dir", "X", "applications"],
+            "Put it after the command it is for, as in: main applications create --data-dir …",
+        ),
+    ],
+)
+def test_an_option_before_its_command_says_where_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], hint: str
+) -> None:
+    """`meetd --data-dir X serve` said only "No such option '--data-dir'"."""
+    monkeypatch.chdir(tmp_path)
+    result = meetd(*args)
+    name = args[0 if args[0] != "accounts" else 1].partition("=")[0]
+    message = refused(result, 2, f"Error: No such option '{name}'. ", hint)
+    assert message.split("Error: ")[1].count("\n") == 1
+    assert not (tmp_path / "X").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--nonsense", "serve"], ["--port", "1", "db", "upgrade"], ["db", "--port", "1", "upgrade"]],
+)
+def test_an_option_no_command_there_takes_gets_clicks_message(args: list[str]) -> None:
+    message = refused(meetd(*args), 2, "Error: No such option")
+    assert "Put it after" not in message and message.endswith("'.\n"), message
+
+
 def test_version() -> None:
     result = meetd("--version")
     assert result.exit_code == 0
