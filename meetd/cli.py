@@ -257,7 +257,12 @@ def accounts() -> None:
 
 
 @accounts.command("create")
-@click.option("--name", default="default", show_default=True)
+@click.option(
+    "--name",
+    default="default",
+    show_default=True,
+    help="A label for your records; the default application is named 'NAME (default)'.",
+)
 @click.option("--api-key", help="Choose the API key (default: generated).")
 @click.option("--api-secret", help="Choose the API secret (default: generated).")
 @json_option
@@ -300,13 +305,19 @@ def accounts_create(
 
 
 # -- applications ------------------------------------------------------------------------------
-def callback_options(command: F) -> F:
-    for kind in ("recordings", "sessions", "rooms"):
-        command = click.option(
-            f"--{kind}-callback-url",
-            help=f"Where {kind} events are POSTed ('' clears it).",
-        )(command)
-    return command
+def callback_options(*, clears: bool) -> Callable[[F], F]:
+    """``--rooms-``, ``--sessions-`` and ``--recordings-callback-url``; with ``clears`` (on
+    update) the help says that '' clears a URL set before, which means nothing on create."""
+
+    def add(command: F) -> F:
+        for kind in ("recordings", "sessions", "rooms"):
+            command = click.option(
+                f"--{kind}-callback-url",
+                help=f"Where {kind} events are POSTed" + (" ('' clears it)." if clears else "."),
+            )(command)
+        return command
+
+    return add
 
 
 def _callback_urls(flags: dict[str, Any]) -> dict[str, str | None]:
@@ -371,7 +382,7 @@ def applications() -> None:
 
 @applications.command("create")
 @click.option("--account", "account_ref", required=True, help="The account's API key (or id).")
-@click.option("--name", default="application", show_default=True)
+@click.option("--name", default="application", show_default=True, help="A label for your records.")
 @click.option(
     "--public-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -382,7 +393,7 @@ def applications() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Generate a key pair; write the private key (PEM) to this file.",
 )
-@callback_options
+@callback_options(clears=False)
 @json_option
 @store_options
 @reports_errors
@@ -440,7 +451,7 @@ def applications_create(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A new RSA public key (PEM) for the application's JWTs.",
 )
-@callback_options
+@callback_options(clears=True)
 @json_option
 @store_options
 @reports_errors

@@ -82,6 +82,28 @@ def test_every_option_with_a_variable_names_it_in_help(path: tuple[str, ...]) ->
             assert f"env {variable}" in (param.help or ""), f"{param.opts} lacks {variable}"
 
 
+@pytest.mark.parametrize("path", [p for p in ALL_PATHS if p], ids=" ".join)
+def test_every_option_has_help(path: tuple[str, ...]) -> None:
+    """accounts create --name and applications create --name had none."""
+    command: Any = main
+    for name in path:
+        command = command.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"`meetd {' '.join(path)} {param.opts[0]}` has no help"
+
+
+def test_only_update_says_that_an_empty_callback_url_clears_it() -> None:
+    """applications create --help said "'' clears it": there is nothing to clear yet."""
+    create = meetd("applications", "create", "--help").stdout
+    update = " ".join(meetd("applications", "update", "--help").stdout.split())
+    for kind in ("rooms", "sessions", "recordings"):
+        assert f"--{kind}-callback-url TEXT Where {kind} events are POSTed ('' clears it)." in (
+            update
+        )
+    assert "clears" not in create and "Where rooms events are POSTed." in create
+
+
 # The commands the operations contract names, with the options it names.
 CONTRACT = {
     ("serve",): [
