@@ -442,6 +442,14 @@ def applications_create(
         data["private_key_file"] = str(generate_private_key.resolve())
         lines.append(f"  private key:      {data['private_key_file']}")
     emit(as_json, data, lines)
+    if pem is None:  # on stderr, with --json too: stdout keeps its one JSON object
+        update = f"{click.get_current_context().find_root().info_name} applications update"
+        say(
+            f"warning: nothing can authenticate as application {application.id} yet: without "
+            "a public key it takes no JWTs, and Basic auth (API key and secret) acts only on "
+            "the account's default application; add a key with: "
+            f"{update} {application.id} --public-key-file PUBLIC_KEY.pem"
+        )
 
 
 @applications.command("update")

@@ -381,9 +381,56 @@ def test_applications_create_with_a_public_key_file(
         assert create_room(client, headers).status_code == 201
 
 
-def test_applications_create_without_a_key(store: list[str], account: dict[str, Any]) -> None:
-    result = meetd("applications", "create", "--account", account["api_key"], "--json", *store)
-    assert set(one_json_object(result)) == APPLICATION_KEYS
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_applications_create_without_a_key_warns_how_to_add_one(
+    store: list[str],
+    account: dict[str, Any],
+    tmp_path: Path,
+    data_dir: Path,
+    database_url: str,
+    as_json: bool,
+) -> None:
+    """It made, silently, an application nothing could authenticate as: Basic auth reaches
+    only the account's default application, and JWTs need a public key. The warning goes to
+    stderr (stdout keeps --json's one object) and its command adds a key."""
+    json_flag = ["--json"] if as_json else []
+    result = meetd("applications", "create", "--account", account["api_key"], *json_flag, *store)
+    assert result.exit_code == 0, result.output
+    if as_json:
+        created = one_json_object(result)
+        assert set(created) == APPLICATION_KEYS
+        application_id = created["application_id"]
+    else:
+        application_id = result.stdout.split()[1]
+        assert "warning" not in result.stdout
+    warning = result.stderr
+    assert warning.startswith("warning: nothing can authenticate as application ")
+    assert warning.count("\n") == 1 and "JWT" in warning and "Basic auth" in warning
+    command = warning.split("add a key with: ")[1].split()
+    assert command == [
+        "main", "applications", "update", application_id, "--public-key-file", "PUBLIC_KEY.pem"
+    ]  # fmt: skip
+
+    public = tmp_path / "PUBLIC_KEY.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    command[-1] = str(public)
+    one_json_object(meetd(*command[1:], "--json", *store))
+    with api_client(data_dir, database_url) as client:
+        assert create_room(client, support.bearer_header(application_id)).status_code == 201
+
+
+def test_applications_create_with_a_key_does_not_warn(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    public = tmp_path / "public.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    for key in (
+        ["--public-key-file", str(public)],
+        ["--generate-private-key", str(tmp_path / "k")],
+    ):
+        result = meetd("applications", "create", "--account", account["api_key"], *key, *store)
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
 
 
 def _ec_public_key() -> str:
