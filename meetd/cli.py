@@ -21,7 +21,7 @@ import click
 
 from meetd import __version__
 from meetd.errors import ConfigurationError, MeetdError
-from meetd.settings import Settings, build_settings
+from meetd.settings import Settings, build_settings, shown_database_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,15 +53,33 @@ def settings_from(**flags: Any) -> Settings:
         raise click.UsageError(error.message) from None
 
 
+def one_line(message: str) -> str:
+    """The lines of ``message`` joined into one: libpq, for one, puts "Is the server
+    running…?" on an indented line of its own after "Connection refused"."""
+    joined = ""
+    for line in (part.strip() for part in message.splitlines()):
+        if line:
+            separator = "" if not joined else " " if joined[-1] in ".:;,?!" else ". "
+            joined += separator + line
+    return joined
+
+
 def reports_errors(command: F) -> F:
-    """Turn meetd's errors into a one-line message and exit status 1, never a traceback."""
+    """Turn meetd's errors into a one-line message and exit status 1, never a traceback;
+    click's own errors (status 2 for a usage error) keep their status, in one line too."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except MeetdError as error:
-            raise click.ClickException(error.message) from None
+            raise click.ClickException(one_line(error.message)) from None
+        except click.ClickException as error:
+            if "\n" not in error.format_message():
+                raise
+            if isinstance(error, click.UsageError):
+                raise click.UsageError(one_line(error.format_message()), error.ctx) from None
+            raise click.ClickException(one_line(error.format_message())) from None  # status 1
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,7 +96,57 @@ def emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
             click.echo(line)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A group of commands that, given an option of a command before the command
+    (``meetd --data-dir X serve``), says where it goes instead of only that it is unknown."""
+
+    group_class = type  # its subgroups (``meetd accounts``) are Commands too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as error:
+            hint = self._where_it_goes(error.option_name, args, ctx.command_path)
+            if hint is None:
+                raise
+            raise click.NoSuchOption(
+                error.option_name, f"{error.message} {hint}", ctx=ctx
+            ) from None
+
+    def _where_it_goes(self, option: str, args: list[str], prefix: str) -> str | None:
+        """The hint: put it after the command ``args`` name, when that takes ``option``
+        (``meetd serve --data-dir …``); when they name none, or only a group, the first
+        command under it that takes it is the example. None when no command there does."""
+        path: list[str] = []
+        command: click.Command = self
+        for arg in args:
+            if isinstance(command, click.Group) and arg in command.commands:
+                path.append(arg)
+                command = command.commands[arg]
+        named = not isinstance(command, click.Group)
+        candidates: list[tuple[list[str], click.Command]] = [([], command)] if named else []
+        for rest, leaf in candidates + _leaves(command):
+            for param in leaf.params:
+                if isinstance(param, click.Option) and option in param.opts:
+                    value = "" if param.is_flag else " …"
+                    example = " ".join([prefix, *path, *rest, option]) + value
+                    if named:
+                        return f"Put it after the command: {example}"
+                    return f"Put it after the command it is for, as in: {example}"
+        return None
+
+
+def _leaves(command: click.Command) -> list[tuple[list[str], click.Command]]:
+    """Every command under a group, with its path below it, in the order of ``--help``."""
+    if not isinstance(command, click.Group):
+        return []
+    found: list[tuple[list[str], click.Command]] = []
+    for name, sub in sorted(command.commands.items()):
+        found += [([name, *rest], leaf) for rest, leaf in _leaves(sub)] or [([name], sub)]
+    return found
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meetd")
 def main() -> None:
     """meetd: a self-hosted meetings server speaking the Vonage Meetings API."""
@@ -164,7 +232,8 @@ class _database:
         try:
             self.database = open_database(self.settings.database_url)
         except Exception as error:
-            raise click.ClickException(f"cannot open the database: {error}") from None
+            shown = shown_database_url(self.settings.database_url)
+            raise click.ClickException(f"cannot open the database {shown}: {error}") from None
         if self.migrate:
             try:
                 self.database.write_blocking(migrations.upgrade)
@@ -188,7 +257,12 @@ def accounts() -> None:
 
 
 @accounts.command("create")
-@click.option("--name", default="default", show_default=True)
+@click.option(
+    "--name",
+    default="default",
+    show_default=True,
+    help="A label for your records; the default application is named 'NAME (default)'.",
+)
 @click.option("--api-key", help="Choose the API key (default: generated).")
 @click.option("--api-secret", help="Choose the API secret (default: generated).")
 @json_option
@@ -231,13 +305,19 @@ def accounts_create(
 
 
 # -- applications ------------------------------------------------------------------------------
-def callback_options(command: F) -> F:
-    for kind in ("recordings", "sessions", "rooms"):
-        command = click.option(
-            f"--{kind}-callback-url",
-            help=f"Where {kind} events are POSTed ('' clears it).",
-        )(command)
-    return command
+def callback_options(*, clears: bool) -> Callable[[F], F]:
+    """``--rooms-``, ``--sessions-`` and ``--recordings-callback-url``; with ``clears`` (on
+    update) the help says that '' clears a URL set before, which means nothing on create."""
+
+    def add(command: F) -> F:
+        for kind in ("recordings", "sessions", "rooms"):
+            command = click.option(
+                f"--{kind}-callback-url",
+                help=f"Where {kind} events are POSTed" + (" ('' clears it)." if clears else "."),
+            )(command)
+        return command
+
+    return add
 
 
 def _callback_urls(flags: dict[str, Any]) -> dict[str, str | None]:
@@ -302,7 +382,7 @@ def applications() -> None:
 
 @applications.command("create")
 @click.option("--account", "account_ref", required=True, help="The account's API key (or id).")
-@click.option("--name", default="application", show_default=True)
+@click.option("--name", default="application", show_default=True, help="A label for your records.")
 @click.option(
     "--public-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -313,7 +393,7 @@ def applications() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Generate a key pair; write the private key (PEM) to this file.",
 )
-@callback_options
+@callback_options(clears=False)
 @json_option
 @store_options
 @reports_errors
@@ -362,6 +442,14 @@ def applications_create(
         data["private_key_file"] = str(generate_private_key.resolve())
         lines.append(f"  private key:      {data['private_key_file']}")
     emit(as_json, data, lines)
+    if pem is None:  # on stderr, with --json too: stdout keeps its one JSON object
+        update = f"{click.get_current_context().find_root().info_name} applications update"
+        say(
+            f"warning: nothing can authenticate as application {application.id} yet: without "
+            "a public key it takes no JWTs, and Basic auth (API key and secret) acts only on "
+            "the account's default application; add a key with: "
+            f"{update} {application.id} --public-key-file PUBLIC_KEY.pem"
+        )
 
 
 @applications.command("update")
@@ -371,7 +459,7 @@ def applications_create(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A new RSA public key (PEM) for the application's JWTs.",
 )
-@callback_options
+@callback_options(clears=True)
 @json_option
 @store_options
 @reports_errors

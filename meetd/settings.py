@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,35 +166,61 @@ def build_settings(
     settings = Settings(data_dir=data_dir, database_url=database_url, **values)
     named = _Names(frozenset(flags))
     if settings.public_url:
-        _check_public_url(settings.public_url, named("public_url"))
-        settings = dataclasses.replace(settings, public_url=settings.public_url.rstrip("/"))
+        public_url = _check_public_url(settings.public_url, named("public_url"))
+        settings = dataclasses.replace(settings, public_url=public_url.rstrip("/"))
     else:
         settings = dataclasses.replace(settings, public_url=settings.listen_url)
     _check(settings, named)
     return settings
 
 
-def _check_public_url(url: str, name: str) -> None:
-    """A base URL the rooms' links can be built on: http(s), a host, and nothing after the
-    path (a query or fragment would end up in the middle of every link)."""
+# The user info of a URL: what comes between "scheme://" and the last "@" before the path.
+_USER_INFO = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def _check_public_url(url: str, name: str) -> str:
+    """A base URL the rooms' links can be built on: http(s), a host, a port a server can
+    listen on, and nothing before the host or after the path (user info would hand the
+    credentials out in every link; a query or fragment would land in the middle of every
+    link). The URL with its scheme in lower case (``HTTPS://`` is the same URL)."""
+    shown = _USER_INFO.sub(r"\1***@", url)  # messages do not print credentials again
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        port = parts.port  # raises ValueError for a port that is not a number
     except ValueError as error:
-        raise ConfigurationError(f"{name} is not a URL ({error}): {url!r}") from None
-    if parts.scheme not in ("http", "https") or not url.startswith(parts.scheme + "://"):
+        raise ConfigurationError(f"{name} is not a URL ({error}): {shown!r}") from None
+    if parts.scheme not in ("http", "https") or url[: len(parts.scheme) + 3].lower() != (
+        parts.scheme + "://"
+    ):
         problem = "must start with http:// or https://"
+    elif "@" in parts.netloc:
+        problem = (
+            "must not hold a user name or password (user:password@…): every link would give "
+            "them out"
+        )
     elif not parts.hostname:
         problem = "must name a host, as in https://meet.example.com"
     elif any(c.isspace() for c in url):
         problem = "must not contain spaces"
+    elif port == 0:
+        problem = "must not have port 0, where no server listens"
     elif parts.query or "?" in url:
         problem = "must not have a query (?…)"
     elif parts.fragment or "#" in url:
         problem = "must not have a fragment (#…)"
     else:
-        return
-    raise ConfigurationError(f"{name} {problem}, got {url!r}")
+        return parts.scheme + url[len(parts.scheme) :]
+    raise ConfigurationError(f"{name} {problem}, got {shown!r}")
+
+
+_DATABASE_PASSWORD = re.compile(r"(://[^:/?#@]*:)[^/?#@]*@|((?:^|[?&])password=)[^&]*")
+
+
+def shown_database_url(url: str) -> str:
+    """The database URL for a message, its password (``user:pw@`` or ``password=``) hidden."""
+    return _DATABASE_PASSWORD.sub(
+        lambda m: f"{m[1]}***@" if m[1] is not None else f"{m[2]}***", url
+    )
 
 
 # The settings `meetd` commands take as flags: a message about one names the flag when the
@@ -210,15 +237,26 @@ class _Names:
 
     def __call__(self, name: str) -> str:
         """``--port`` for a value given as a flag, else ``MEETD_PORT``."""
-        if name in self.flags_given and name in _FLAGS:
+        if self.is_flag(name):
             return "--" + name.replace("_", "-")
         return _ENV[name][0]
+
+    def is_flag(self, name: str) -> bool:
+        return name in self.flags_given and name in _FLAGS
 
 
 def _check(settings: Settings, named: _Names) -> None:
     if not settings.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigurationError(
             f"{named('database_url')} must start with sqlite:/// or postgresql://, "
+            f"got {settings.database_url!r}"
+        )
+    if settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("/"):
+        # No file (sqlite:/// alone, or a folder): SQLite could only answer "unable to open
+        # database file", naming neither the URL nor the setting.
+        raise ConfigurationError(
+            f"{named('database_url')} must name a file after sqlite:///, as in "
+            f"sqlite:///relative/to/cwd.db or sqlite:////absolute/path.db, "
             f"got {settings.database_url!r}"
         )
     if settings.secret_key is not None and len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
@@ -237,10 +275,19 @@ def _check(settings: Settings, named: _Names) -> None:
             f"(10 years), got {settings.long_term_min_lead_seconds}"
         )
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
-        raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
-    if not 0 <= settings.port <= 65535:
+        given, missing = ("tls_certfile", "tls_keyfile")
+        if settings.tls_keyfile:
+            given, missing = missing, given
+        # Ask for the other one the way the user gave this one: as a flag, or a variable.
+        wanted = "--" + missing.replace("_", "-") if named.is_flag(given) else _ENV[missing][0]
         raise ConfigurationError(
-            f"{named('port')} must be between 0 and 65535, got {settings.port}"
+            f"{named(given)} needs {wanted} too: HTTPS takes a certificate and its key"
+        )
+    # Not 0 either: uvicorn would bind a port of the system's choosing, and every link and the
+    # "serving on" line would name port 0.
+    if not 1 <= settings.port <= 65535:
+        raise ConfigurationError(
+            f"{named('port')} must be between 1 and 65535, got {settings.port}"
         )
     if settings.workers < 1:
         raise ConfigurationError(f"{named('workers')} must be 1 or more, got {settings.workers}")

@@ -62,3 +62,21 @@ def test_readme_quick_start_is_exactly_the_two_commands() -> None:
     block = quick_start.split("```sh\n", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in block.splitlines()]
     assert commands == ["make serve", "make test"]
+
+
+def test_readme_says_how_to_run_meetd_from_the_venv() -> None:
+    """`make serve` installs meetd into .venv, not onto the PATH; the docs call `meetd …`."""
+    assert "$(BIN)/meetd serve" in (ROOT / "Makefile").read_text()
+    assert "BIN := $(VENV)/bin" in (ROOT / "Makefile").read_text()
+    assert "VENV := .venv" in (ROOT / "Makefile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "`.venv/bin/meetd …`" in readme and "`. .venv/bin/activate`" in readme
+
+
+def test_the_sdk_walkthrough_works_on_a_data_dir_that_has_an_account() -> None:
+    """It said "meetd serve … # note the API key", but serve prints a key only when it
+    creates the first account; after `make serve` it prints none."""
+    api = (DOCS / "api.md").read_text()
+    walkthrough = api.split("On one machine, from nothing:", 1)[1].split("```", 2)[1]
+    assert "note the API key" not in walkthrough
+    assert "meetd accounts create" in walkthrough and "first start" in walkthrough

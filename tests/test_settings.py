@@ -18,6 +18,7 @@ from meetd.settings import (
     build_settings,
     settings_from_handoff,
     settings_to_handoff,
+    shown_database_url,
 )
 
 # The variables the operations contract names (MEETD_S3_* by the names meetd gives them).
@@ -168,6 +169,27 @@ def test_an_explicit_database_url_is_not_moved_by_the_data_dir(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://meetd:pw@db:5432/meetd", "postgresql://meetd:***@db:5432/meetd"),
+        ("postgres://:pw@db/meetd", "postgres://:***@db/meetd"),
+        (
+            "postgresql://db/meetd?password=pw&sslmode=require",
+            "postgresql://db/meetd?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://db/meetd?sslmode=require&password=pw",
+            "postgresql://db/meetd?sslmode=require&password=***",
+        ),
+        ("postgresql://meetd@db/meetd", "postgresql://meetd@db/meetd"),
+        ("sqlite:////var/lib/meetd/a:b@c.db", "sqlite:////var/lib/meetd/a:b@c.db"),
+    ],
+)
+def test_a_database_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert shown_database_url(url) == shown
+
+
+@pytest.mark.parametrize(
     "url", ["postgresql://127.0.0.1:5432/test", "postgres://user@db/meetd?sslmode=disable"]
 )
 def test_postgresql_urls_are_accepted(url: str) -> None:
@@ -204,6 +226,9 @@ def test_public_url_loses_its_trailing_slash() -> None:
         ("https:meet.example.com", "must start with http:// or https://"),
         ("ftp://meet.example.com", "must start with http:// or https://"),
         ("http://meet.example.com:port", "is not a URL"),
+        ("http://meet.example.com:0", "must not have port 0"),
+        ("https://meet.example.com:00/meetd", "must not have port 0"),
+        ("http://[::1]:0", "must not have port 0"),
     ],
 )
 def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) -> None:
@@ -214,6 +239,57 @@ def test_a_public_url_that_would_break_links_is_refused(url: str, problem: str) 
             build(settings, **environ)
         message = caught.value.message
         assert problem in message and message.endswith(repr(url)), message  # as given
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pw@meet.example.com", "'http://***@meet.example.com'"),
+        ("https://token@meet.example.com:8443/meetd", "'https://***@meet.example.com:8443/meetd'"),
+        ("https://@meet.example.com", "'https://***@meet.example.com'"),
+        ("HTTPS://a:b@meet.example.com", "'HTTPS://***@meet.example.com'"),
+        ("http://a@b:c@meet.example.com/x@y", "'http://***@meet.example.com/x@y'"),
+    ],
+)
+@pytest.mark.parametrize("source", ["flag", "environment"])
+def test_a_public_url_with_user_info_is_refused_without_showing_it(
+    url: str, shown: str, source: str
+) -> None:
+    """http://user:pw@host was accepted, and every host and guest link handed the
+    credentials out; the message names the problem but does not print them again."""
+    flags, environ = (
+        ({"public_url": url}, {}) if source == "flag" else ({}, {"MEETD_PUBLIC_URL": url})
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    name = "--public-url" if source == "flag" else "MEETD_PUBLIC_URL"
+    assert caught.value.message == (
+        f"{name} must not hold a user name or password (user:password@…): every link would "
+        f"give them out, got {shown}"
+    )
+
+
+def test_a_public_url_that_is_no_url_does_not_show_its_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build({"public_url": "http://user:secret@meet.example.com:port"})
+    message = caught.value.message
+    assert message.startswith("--public-url is not a URL") and "secret" not in message, message
+    assert message.endswith("'http://***@meet.example.com:port'"), message
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("HTTPS://Meet.Example.com/", "https://Meet.Example.com"),
+        ("Http://meet.example.com:8080/Path", "http://meet.example.com:8080/Path"),
+        ("hTtPs://meet.example.com", "https://meet.example.com"),
+    ],
+)
+def test_a_public_url_scheme_in_upper_case_is_accepted_in_lower_case(url: str, kept: str) -> None:
+    """Schemes are case-insensitive (RFC 3986 §3.1): HTTPS://… was refused as not starting
+    with https://. It is kept with the scheme lower-cased, the rest as given."""
+    assert build({"public_url": url}).public_url == kept
+    assert build(MEETD_PUBLIC_URL=url).public_url == kept
 
 
 def test_a_public_url_with_a_path_is_kept() -> None:
@@ -265,6 +341,7 @@ INVALID = [
     ("MEETD_PORT", "8080.5"),
     ("MEETD_PORT", "70000"),
     ("MEETD_PORT", "-1"),
+    ("MEETD_PORT", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "ten"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "0"),
     ("MEETD_INSTANT_ROOM_TTL_SECONDS", "-5"),
@@ -280,6 +357,8 @@ INVALID = [
     ("MEETD_CALLBACK_RETRY_SCHEDULE", "1,-5"),
     ("MEETD_DATABASE_URL", "mysql://db/meetd"),
     ("MEETD_DATABASE_URL", "meetd.sqlite3"),
+    ("MEETD_DATABASE_URL", "sqlite:///"),
+    ("MEETD_DATABASE_URL", "sqlite:////var/lib/meetd/"),
     ("MEETD_WORKERS", "many"),
     ("MEETD_WORKERS", "0"),
     ("MEETD_WORKERS", "-2"),
@@ -366,12 +445,22 @@ def test_negative_retry_steps_are_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "environ",
-    [{"MEETD_TLS_CERTFILE": "/c.pem"}, {"MEETD_TLS_KEYFILE": "/k.pem"}],
+    ("flags", "environ", "message"),
+    [
+        ({}, {"MEETD_TLS_CERTFILE": "/c.pem"}, "MEETD_TLS_CERTFILE needs MEETD_TLS_KEYFILE too"),
+        ({}, {"MEETD_TLS_KEYFILE": "/k.pem"}, "MEETD_TLS_KEYFILE needs MEETD_TLS_CERTFILE too"),
+        ({"tls_certfile": Path("/c.pem")}, {}, "--tls-certfile needs --tls-keyfile too"),
+        ({"tls_keyfile": Path("/k.pem")}, {}, "--tls-keyfile needs --tls-certfile too"),
+    ],
 )
-def test_tls_needs_both_files(environ: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError, match="tls-certfile and --tls-keyfile"):
-        build(**environ)
+def test_tls_needs_both_files_and_names_the_one_given(
+    flags: dict[str, Any], environ: dict[str, str], message: str
+) -> None:
+    """MEETD_TLS_CERTFILE alone was told "--tls-certfile and --tls-keyfile go together",
+    flags the user never gave."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    assert caught.value.message == f"{message}: HTTPS takes a certificate and its key"
 
 
 def test_no_bucket_means_files_in_the_data_dir() -> None:
@@ -432,8 +521,21 @@ def test_a_secret_key_of_32_characters_is_enough() -> None:
     assert build(MEETD_SECRET_KEY="k" * 32).secret_key == "k" * 32
 
 
-def test_port_zero_means_any_free_port() -> None:
-    assert build(MEETD_PORT="0").port == 0
+@pytest.mark.parametrize(("flags", "environ", "named"), [
+    ({"port": 0}, {}, "--port"),
+    ({}, {"MEETD_PORT": "0"}, "MEETD_PORT"),
+], ids=["flag", "environment"])  # fmt: skip
+def test_port_zero_is_refused(flags: dict[str, Any], environ: dict[str, str], named: str) -> None:
+    """Port 0 was accepted: uvicorn bound a random port, and every room link and the
+    "serving on" line named port 0."""
+    with pytest.raises(ConfigurationError) as caught:
+        build(flags, **environ)
+    assert caught.value.message == f"{named} must be between 1 and 65535, got 0"
+
+
+def test_the_ports_at_the_ends_of_the_range_are_kept() -> None:
+    assert build({"port": 1}).port == 1
+    assert build(MEETD_PORT="65535").public_url == "http://127.0.0.1:65535"
 
 
 def test_logs_read_on_a_terminal_default_to_text() -> None:

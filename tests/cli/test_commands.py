@@ -21,7 +21,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from meetd import cli
 from meetd.cli import main
+from meetd.errors import ConfigurationError
 from meetd.settings import ENVIRONMENT_VARIABLES
 from meetd.store import accounts
 from meetd.store.database import open_database
@@ -80,6 +82,28 @@ def test_every_option_with_a_variable_names_it_in_help(path: tuple[str, ...]) ->
             assert f"env {variable}" in (param.help or ""), f"{param.opts} lacks {variable}"
 
 
+@pytest.mark.parametrize("path", [p for p in ALL_PATHS if p], ids=" ".join)
+def test_every_option_has_help(path: tuple[str, ...]) -> None:
+    """accounts create --name and applications create --name had none."""
+    command: Any = main
+    for name in path:
+        command = command.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"`meetd {' '.join(path)} {param.opts[0]}` has no help"
+
+
+def test_only_update_says_that_an_empty_callback_url_clears_it() -> None:
+    """applications create --help said "'' clears it": there is nothing to clear yet."""
+    create = meetd("applications", "create", "--help").stdout
+    update = " ".join(meetd("applications", "update", "--help").stdout.split())
+    for kind in ("rooms", "sessions", "recordings"):
+        assert f"--{kind}-callback-url TEXT Where {kind} events are POSTed ('' clears it)." in (
+            update
+        )
+    assert "clears" not in create and "Where rooms events are POSTed." in create
+
+
 # The commands the operations contract names, with the options it names.
 CONTRACT = {
     ("serve",): [
@@ -125,6 +149,55 @@ def test_every_contract_command_and_option_exists(
     assert result.exit_code == 0, f"`meetd {' '.join(path)}` is missing: {result.output}"
     for option in [*options, "--data-dir", "--database-url"]:
         assert option in result.stdout, f"`meetd {' '.join(path)}` lacks {option}"
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--data-dir", "X", "serve"], "Put it after the command: main serve --data-dir …"),
+        (["--data-dir=X", "serve", "--port", "1"], "after the command: main serve --data-dir …"),
+        (["--port", "1", "serve"], "Put it after the command: main serve --port …"),
+        (
+            ["--database-url", "sqlite:///x.db", "accounts", "create"],
+            "Put it after the command: main accounts create --database-url …",
+        ),
+        (
+            ["accounts", "--data-dir", "X", "create"],
+            "Put it after the command: main accounts create --data-dir …",
+        ),
+        (
+            ["--json", "dial-in-numbers", "list"],
+            "Put it after the command: main dial-in-numbers list --json\n",  # a flag: no value
+        ),
+        (
+            ["--data-dir", "X"],
+            "Put it after the command it is for, as in: main accounts create --data-dir …",
+        ),
+        (
+            ["--data-dir", "X", "applications"],
+            "Put it after the command it is for, as in: main applications create --data-dir …",
+        ),
+    ],
+)
+def test_an_option_before_its_command_says_where_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], hint: str
+) -> None:
+    """`meetd --data-dir X serve` said only "No such option '--data-dir'"."""
+    monkeypatch.chdir(tmp_path)
+    result = meetd(*args)
+    name = args[0 if args[0] != "accounts" else 1].partition("=")[0]
+    message = refused(result, 2, f"Error: No such option '{name}'. ", hint)
+    assert message.split("Error: ")[1].count("\n") == 1
+    assert not (tmp_path / "X").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--nonsense", "serve"], ["--port", "1", "db", "upgrade"], ["db", "--port", "1", "upgrade"]],
+)
+def test_an_option_no_command_there_takes_gets_clicks_message(args: list[str]) -> None:
+    message = refused(meetd(*args), 2, "Error: No such option")
+    assert "Put it after" not in message and message.endswith("'.\n"), message
 
 
 def test_version() -> None:
@@ -308,9 +381,56 @@ def test_applications_create_with_a_public_key_file(
         assert create_room(client, headers).status_code == 201
 
 
-def test_applications_create_without_a_key(store: list[str], account: dict[str, Any]) -> None:
-    result = meetd("applications", "create", "--account", account["api_key"], "--json", *store)
-    assert set(one_json_object(result)) == APPLICATION_KEYS
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_applications_create_without_a_key_warns_how_to_add_one(
+    store: list[str],
+    account: dict[str, Any],
+    tmp_path: Path,
+    data_dir: Path,
+    database_url: str,
+    as_json: bool,
+) -> None:
+    """It made, silently, an application nothing could authenticate as: Basic auth reaches
+    only the account's default application, and JWTs need a public key. The warning goes to
+    stderr (stdout keeps --json's one object) and its command adds a key."""
+    json_flag = ["--json"] if as_json else []
+    result = meetd("applications", "create", "--account", account["api_key"], *json_flag, *store)
+    assert result.exit_code == 0, result.output
+    if as_json:
+        created = one_json_object(result)
+        assert set(created) == APPLICATION_KEYS
+        application_id = created["application_id"]
+    else:
+        application_id = result.stdout.split()[1]
+        assert "warning" not in result.stdout
+    warning = result.stderr
+    assert warning.startswith("warning: nothing can authenticate as application ")
+    assert warning.count("\n") == 1 and "JWT" in warning and "Basic auth" in warning
+    command = warning.split("add a key with: ")[1].split()
+    assert command == [
+        "main", "applications", "update", application_id, "--public-key-file", "PUBLIC_KEY.pem"
+    ]  # fmt: skip
+
+    public = tmp_path / "PUBLIC_KEY.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    command[-1] = str(public)
+    one_json_object(meetd(*command[1:], "--json", *store))
+    with api_client(data_dir, database_url) as client:
+        assert create_room(client, support.bearer_header(application_id)).status_code == 201
+
+
+def test_applications_create_with_a_key_does_not_warn(
+    store: list[str], account: dict[str, Any], tmp_path: Path
+) -> None:
+    public = tmp_path / "public.pem"
+    public.write_text(support.PUBLIC_KEY_PEM)
+    for key in (
+        ["--public-key-file", str(public)],
+        ["--generate-private-key", str(tmp_path / "k")],
+    ):
+        result = meetd("applications", "create", "--account", account["api_key"], *key, *store)
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
 
 
 def _ec_public_key() -> str:
@@ -525,9 +645,70 @@ def test_db_upgrade(store: list[str]) -> None:
 
 
 def test_an_unreachable_database_fails_clearly(data_dir: Path) -> None:
+    """libpq's message went out on two lines ("…Connection refused", then "\tIs the server
+    running…"); it is one line now, naming the URL."""
     url = "postgresql://127.0.0.1:1/nothing?connect_timeout=2"
     result = meetd("db", "upgrade", "--data-dir", str(data_dir), "--database-url", url)
-    refused(result, 1, "database")
+    message = refused(result, 1, f"Error: cannot open the database {url}: ", "Connection refused")
+    assert message.count("\n") == 1 and "\t" not in message, repr(message)
+    assert "refused. Is the server running" in message, message
+
+
+def test_a_database_url_password_is_not_printed(data_dir: Path) -> None:
+    url = "postgresql://meetd:hunter2@127.0.0.1:1/nothing?connect_timeout=2&password=hunter3"
+    result = meetd("db", "upgrade", "--data-dir", str(data_dir), "--database-url", url)
+    shown = "postgresql://meetd:***@127.0.0.1:1/nothing?connect_timeout=2&password=***"
+    message = refused(result, 1, f"cannot open the database {shown}: ")
+    assert "hunter" not in message
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite:////", "sqlite:///state/"])
+@pytest.mark.parametrize("variable", [False, True], ids=["flag", "environment"])
+def test_a_sqlite_url_without_a_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, variable: bool
+) -> None:
+    """sqlite:/// said "cannot open the database: unable to open database file", naming
+    neither the URL nor where it was set."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    env = {"MEETD_DATABASE_URL": url} if variable else None
+    args = [] if variable else ["--database-url", url]
+    result = meetd(
+        "accounts", "create", "--json", "--data-dir", str(tmp_path / "d"), *args, env=env
+    )
+    name = "MEETD_DATABASE_URL" if variable else "--database-url"
+    message = refused(result, 2, f"Error: {name} must name a file after sqlite:///", repr(url))
+    error_line = message.split("Error: ")[1]
+    assert error_line.endswith(f"got {url!r}\n") and error_line.count("\n") == 1
+
+
+def test_a_database_the_url_cannot_open_is_named(tmp_path: Path) -> None:
+    """A path SQLite cannot open (here a folder) names the URL it came from."""
+    url = f"sqlite:///{tmp_path}"
+    result = meetd("db", "upgrade", "--database-url", url)
+    message = refused(result, 1, f"Error: cannot open the database {url}: ")
+    assert message.count("\n") == 1
+
+
+def test_a_message_of_several_lines_is_printed_as_one() -> None:
+    assert cli.one_line("connection refused\n\tIs the server running?\n") == (
+        "connection refused. Is the server running?"
+    )
+    assert cli.one_line("failed:\n  reason one\n\n  reason two.") == (
+        "failed: reason one. reason two."
+    )
+    assert cli.one_line("one line") == "one line"
+
+
+def test_a_meetd_error_of_several_lines_is_printed_as_one(
+    store: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise ConfigurationError("first line\n\tsecond line")
+
+    monkeypatch.setattr("meetd.store.migrations.upgrade", broken)
+    message = refused(meetd("db", "upgrade", *store), 1, "Error: first line. second line\n")
+    assert message.count("\n") == 1
 
 
 def test_a_bad_setting_is_a_usage_error(data_dir: Path) -> None:
