@@ -208,12 +208,12 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     """Run the API: migrate the database, create the first account if there is none, serve."""
     from meetd import server
 
-    settings = server.check(settings_from(**flags))
+    settings, listeners = server.check(settings_from(**flags))
     with _database(settings) as database:
         first_account = server.prepare(database, settings, announce=not as_json)
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
-    server.run(settings, access_log=access_log, loop=loop, http=http)
+    server.run(settings, listeners, access_log=access_log, loop=loop, http=http)
 
 
 class _database:

@@ -8,10 +8,13 @@ stdout only the first account's credentials, or ``--json``'s one object (docs/ru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import logging.config
 import os
+import socket
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,18 +27,26 @@ from meetd.store.database import Database
 
 log = logging.getLogger("meetd.serve")
 
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app's startup fails
 
-def check(settings: Settings) -> Settings:
-    """Refuse TLS files that cannot serve and an address that cannot be bound; load or make
-    the secret key (and with it the data dir). The settings with the secret key in them."""
-    from meetd.preflight import check_address_free, check_tls_files
+
+def check(settings: Settings) -> tuple[Settings, list[socket.socket]]:
+    """Refuse TLS files that cannot serve; listen on the address; load or make the secret key
+    (and with it the data dir). The settings with the secret key in them, and the listening
+    sockets for :func:`run`."""
+    from meetd.preflight import check_tls_files, listen_on
     from meetd.secret_key import load_or_create_secret_key
 
     if settings.tls_certfile and settings.tls_keyfile:
         check_tls_files(settings.tls_certfile, settings.tls_keyfile)
-    check_address_free(settings.host, settings.port)
-    secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
-    return dataclasses.replace(settings, secret_key=secret)
+    listeners = listen_on(settings.host, settings.port)
+    try:
+        secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return dataclasses.replace(settings, secret_key=secret), listeners
 
 
 def prepare(database: Database, settings: Settings, *, announce: bool) -> dict[str, str] | None:
@@ -69,15 +80,25 @@ def prepare(database: Database, settings: Settings, *, announce: bool) -> dict[s
     return first
 
 
-def run(settings: Settings, *, access_log: bool, loop: str, http: str) -> None:
-    """Serve until stopped: one process, or ``settings.workers`` processes on one port."""
+def run(
+    settings: Settings,
+    listeners: list[socket.socket],
+    *,
+    access_log: bool,
+    loop: str,
+    http: str,
+) -> None:
+    """Serve on the listening sockets until stopped: one process, or ``settings.workers``
+    processes sharing them."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from meetd.paired_writes import paired_protocol
 
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
+        "workers": settings.workers,
         "log_config": logging_config(settings.log_level, settings.log_format),
         "access_log": access_log,
         "loop": loop,
@@ -92,11 +113,16 @@ def run(settings: Settings, *, access_log: bool, loop: str, http: str) -> None:
     announce_addresses(settings)
     if settings.workers > 1:
         os.environ[HANDOFF_VARIABLE] = settings_to_handoff(settings)
-        uvicorn.run("meetd.server:worker_app", factory=True, workers=settings.workers, **options)
-    else:
-        from meetd.app import create_app
+        config = uvicorn.Config("meetd.server:worker_app", factory=True, **options)
+        Multiprocess(config, sockets=listeners).run()
+        return
+    from meetd.app import create_app
 
-        uvicorn.run(create_app(settings, freeze_heap=True), **options)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, freeze_heap=True), **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=listeners)
+    if not server.started:  # the app's startup failed; uvicorn logged why
+        sys.exit(STARTUP_FAILURE)
 
 
 def worker_app() -> Any:

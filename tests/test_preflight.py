@@ -9,7 +9,7 @@ import pytest
 import trustme
 
 from meetd.errors import ConfigurationError
-from meetd.preflight import check_address_free, check_tls_files
+from meetd.preflight import check_tls_files, listen_on
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +74,36 @@ def test_an_encrypted_key_is_refused_without_a_prompt(
         check_tls_files(pems["cert.pem"], encrypted)
 
 
-def test_a_free_address_passes_and_stays_free() -> None:
+def test_a_free_address_is_listened_on_at_once() -> None:
+    """A client may connect as soon as the sockets exist: its connection waits in the
+    backlog for the server, instead of being refused while the app starts."""
+    listeners = listen_on("127.0.0.1", free_port())
+    try:
+        assert len(listeners) == 1
+        with socket.create_connection(listeners[0].getsockname()[:2], timeout=2):
+            pass
+        assert listeners[0].get_inheritable()  # for --workers' processes
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def test_a_host_with_two_addresses_gets_a_socket_each() -> None:
+    listeners = listen_on("localhost", free_port())
+    try:
+        families = sorted(listener.family for listener in listeners)
+        expected = sorted({info[0] for info in socket.getaddrinfo("localhost", 80, type=1)})
+        assert families == expected
+    finally:
+        for listener in listeners:
+            listener.close()
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    check_address_free("127.0.0.1", port)
-    check_address_free("127.0.0.1", port)
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def test_a_port_in_use_is_named() -> None:
@@ -88,17 +112,17 @@ def test_a_port_in_use_is_named() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ConfigurationError) as caught:
-            check_address_free("127.0.0.1", port)
+            listen_on("127.0.0.1", port)
     message = caught.value.message
     assert f"127.0.0.1:{port}" in message and "in use" in message, message
 
 
 def test_an_unknown_host_is_named() -> None:
     with pytest.raises(ConfigurationError, match=r"cannot listen on no-such-host\.invalid"):
-        check_address_free("no-such-host.invalid", 8080)
+        listen_on("no-such-host.invalid", 8080)
 
 
 def test_an_address_not_on_this_machine_is_named() -> None:
     # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a local interface.
     with pytest.raises(ConfigurationError, match=r"cannot listen on 192\.0\.2\.1:8080"):
-        check_address_free("192.0.2.1", 8080)
+        listen_on("192.0.2.1", 8080)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from meetd.store.database import open_database
 from tests import support
 from tests.cli.runner import ACCOUNT_KEYS, meetd, one_json_object
 from tests.e2e_lifetime.servers import (
+    STARTUP_SECONDS,
     ServerPool,
     server_pool,
     wait_healthy,
@@ -96,6 +99,23 @@ def test_serve_json_prints_the_first_account_whole(
 
 
 @pytest.mark.e2e
+def test_serve_json_is_printed_once_connections_are_taken(
+    servers: ServerPool, data_dir: Path, database_url: str
+) -> None:
+    """A script that reads the line and connects at once is not refused: the port listens
+    before the line is printed (it was refused for 0.4 to 2 s before)."""
+    server = servers.launch(data_dir, database_url=database_url, args=("--json",))
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "\n" not in server.stdout and server.process.poll() is None:
+        assert time.monotonic() < deadline, server.stderr
+        time.sleep(0.005)
+    url = json.loads(server.stdout.splitlines()[0])["url"]
+    assert url == server.url
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5):
+        pass
+    assert httpx.get(f"{url}/healthz", timeout=STARTUP_SECONDS).status_code == 200
+
+
 def test_serve_writes_only_json_log_lines_on_stderr(servers: ServerPool, data_dir: Path) -> None:
     """The progress lines were plain text among the JSON records."""
     server = servers.start(data_dir)

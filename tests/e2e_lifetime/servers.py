@@ -157,9 +157,12 @@ class ServerPool:
         *,
         database_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Server:
         """Start one without waiting: for servers that must start at the same moment."""
-        server = launch_server(data_dir, database_url=database_url, env=env, log_dir=self.root)
+        server = launch_server(
+            data_dir, database_url=database_url, env=env, log_dir=self.root, args=args
+        )
         self.servers.append(server)
         return server
 
