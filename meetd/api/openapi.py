@@ -143,8 +143,10 @@ def room_options(*, with_defaults: bool) -> dict[str, Schema]:
 
 def create_room_schema() -> Schema:
     expires_at = (
-        "long_term: required, more than 10 minutes ahead (the server's minimum lead). "
-        "instant: refused; an instant room expires 10 minutes after it empties. "
+        "long_term: required, further ahead than the server's minimum lead "
+        "(MEETD_LONG_TERM_MIN_LEAD_SECONDS, 10 minutes by default). instant: refused; an "
+        "instant room expires MEETD_INSTANT_ROOM_TTL_SECONDS (10 minutes by default) after "
+        "it empties. "
     )
     return obj(
         {
@@ -170,7 +172,11 @@ def create_room_schema() -> Schema:
 def update_room_schema() -> Schema:
     details = obj(
         {
-            "expires_at": {**TIMESTAMP_IN, "description": "More than 10 minutes ahead."},
+            "expires_at": {
+                **TIMESTAMP_IN,
+                "description": "Further ahead than the server's minimum lead "
+                "(MEETD_LONG_TERM_MIN_LEAD_SECONDS, 10 minutes by default).",
+            },
             "expire_after_use": {"type": "boolean"},
             "theme_id": nullable(UUID),
             **room_options(with_defaults=False),

@@ -88,6 +88,20 @@ def test_every_route_is_documented_and_nothing_else() -> None:
     assert documented - served == set(), "documented but not served"
 
 
+def test_room_lifetimes_are_described_by_their_settings_not_a_fixed_figure() -> None:
+    """MEETD_LONG_TERM_MIN_LEAD_SECONDS and MEETD_INSTANT_ROOM_TTL_SECONDS change what the
+    server accepts; the document, built once for every server, names them."""
+    schemas = DOCUMENT["components"]["schemas"]
+    create = schemas["CreateRoom"]["properties"]["expires_at"]["description"]
+    update = schemas["UpdateRoom"]["oneOf"][0]["properties"]["update_details"]["properties"][
+        "expires_at"
+    ]
+    for description in (create, update["description"]):
+        assert "MEETD_LONG_TERM_MIN_LEAD_SECONDS" in description
+        assert "10 minutes ahead" not in description
+    assert "MEETD_INSTANT_ROOM_TTL_SECONDS" in create
+
+
 def test_the_app_serves_the_document_with_its_public_url(client: TestClient) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200
