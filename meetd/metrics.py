@@ -2,8 +2,8 @@
 deleted, callback events and delivery attempts.
 
 Each app has its own registry, so several apps in one process (tests) count separately.
-With ``--workers N`` each worker process counts its own requests; scrape them together or
-run one process per port (see docs/operations.md).
+With ``--workers N`` each worker process counts its own requests and a scrape of the shared
+port reaches one of them; for metrics, run one process per port (docs/running.md).
 """
 
 from __future__ import annotations
