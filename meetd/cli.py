@@ -209,8 +209,13 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     from meetd import server
 
     settings, listeners = server.check(settings_from(**flags))
-    with _database(settings) as database:
-        first_account = server.prepare(database, settings, announce=not as_json)
+    try:
+        with _database(settings) as database:
+            first_account = server.prepare(database, settings, announce=not as_json)
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
     server.run(settings, listeners, access_log=access_log, loop=loop, http=http)

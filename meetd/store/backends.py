@@ -212,8 +212,11 @@ class PostgresBackend(Backend):
 
     def connect_writer(self) -> Connection:
         import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
-        raw = psycopg.connect(self.url, autocommit=False, **WRITER_CONNECTION_LIMITS)
+        given = conninfo_to_dict(self.url)  # what the URL sets itself wins
+        limits = {k: v for k, v in WRITER_CONNECTION_LIMITS.items() if k not in given}
+        raw = psycopg.connect(self.url, autocommit=False, **limits)
         raw.execute(f"SET jit = {JIT}")
         raw.commit()  # a SET made in a transaction lasts only if it commits
         return Connection(raw, self.dialect)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from meetd.errors import MeetdError
 from meetd.store.database import Connection
 
 _DIALECT_WORDS = {
@@ -156,6 +157,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
+class SchemaTooNewError(MeetdError):
+    """The database was migrated by a newer meetd."""
+
+
 def applied_versions(conn: Connection) -> set[int]:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -169,6 +174,13 @@ def upgrade(conn: Connection) -> list[int]:
     if conn.dialect == "postgresql":
         conn.execute("SELECT pg_advisory_xact_lock(8231442)")  # any constant of meetd's own
     done = applied_versions(conn)
+    if done and max(done) > LATEST_VERSION:
+        # A newer meetd migrated it (a deploy rolled back): this code does not know that
+        # schema and could write rows the newer one misreads.
+        raise SchemaTooNewError(
+            f"the database's schema is version {max(done)}, newer than this meetd knows "
+            f"({LATEST_VERSION}): run the meetd that upgraded it, or restore a backup"
+        )
     applied = []
     words = _DIALECT_WORDS[conn.dialect]
     for version, name, sql in MIGRATIONS:

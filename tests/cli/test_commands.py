@@ -39,6 +39,7 @@ from tests.cli.runner import (
 )
 from tests.e2e_lifetime.servers import (
     clean_environment,
+    free_port,
     meetd_command,
 )
 
@@ -642,6 +643,25 @@ def test_db_upgrade(store: list[str]) -> None:
     assert again == {"applied": [], "version": first["version"]}
     text = meetd("db", "upgrade", *store)
     assert text.exit_code == 0 and "up to date" in text.stdout
+
+
+def test_a_database_from_a_newer_meetd_stops_every_command(
+    store: list[str], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("meetd.server.run", lambda *a, **k: pytest.fail("serve started"))
+    one_json_object(meetd("db", "upgrade", "--json", *store))
+    database = open_database(database_url)
+    try:
+        database.write_blocking(
+            lambda c: c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'x', 0)"
+            )
+        )
+    finally:
+        database.close()
+    port = str(free_port())
+    for command in (["db", "upgrade"], ["accounts", "create"], ["serve", "--port", port]):
+        refused(meetd(*command, *store), 1, "schema is version 99, newer than this meetd")
 
 
 def test_an_unreachable_database_fails_clearly(data_dir: Path) -> None:

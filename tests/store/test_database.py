@@ -72,6 +72,24 @@ def test_upgrade_applies_every_migration_once(database_url: str) -> None:
         again.close()
 
 
+def test_a_database_migrated_by_a_newer_meetd_is_refused(database_url: str) -> None:
+    """A rolled-back deploy: the old code must not run on a schema it does not know."""
+    db = open_database(database_url)
+    try:
+        db.write_blocking(migrations.upgrade)
+        newer = migrations.LATEST_VERSION + 1
+        db.write_blocking(
+            lambda c: c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)",
+                (newer, "from the future"),
+            )
+        )
+        with pytest.raises(migrations.SchemaTooNewError, match=f"version {newer}, newer"):
+            db.write_blocking(migrations.upgrade)
+    finally:
+        db.close()
+
+
 def test_an_older_database_is_upgraded_in_place(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
