@@ -15,6 +15,7 @@ from meetd import errors
 from meetd.api.responses import JSONResponse
 from meetd.domain.randomness import new_uuid
 from meetd.domain.validation import canonical_uuid
+from meetd.store.backends import is_unavailable
 
 log = logging.getLogger("meetd.api")
 
@@ -93,7 +94,13 @@ def method_not_allowed(method: str, allowed: list[str]) -> Response:
 
 
 def server_error(exc: BaseException, path: str) -> Response:
-    """Never a stack trace to the client: it goes to the log."""
+    """Never a stack trace to the client: it goes to the log. A database that cannot be used
+    now (down, unreachable, locked) is a 503 with Retry-After, which clients and load
+    balancers take as "try again", not a 500."""
+    if is_unavailable(exc):
+        log.warning("database unavailable", extra={"path": path, "error": repr(exc)})
+        body = error_body(503, "ServiceUnavailableError", "The database is not available")
+        return JSONResponse(body, 503, headers={"Retry-After": "1"})
     log.error("unhandled error", exc_info=exc, extra={"path": path})
     body = error_body(500, "InternalServerError", "Something went wrong on our side")
     return JSONResponse(body, 500)

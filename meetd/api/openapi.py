@@ -240,7 +240,7 @@ def api_operation(
 ) -> Schema:
     """An authenticated API operation. ``responses`` values are inline responses or names of
     shared ones (``components/responses``)."""
-    answers = {**responses, "401": "Unauthorized"}
+    answers = {**responses, "401": "Unauthorized", "503": "Unavailable"}
     return {
         "tags": [tag],
         "operationId": f"{name}_{tag}",
@@ -419,6 +419,13 @@ def components() -> Schema:
             ),
             "NotFound": error_response(
                 "Not found in the calling application.", ["NotFoundError"], 404
+            ),
+            "Unavailable": error_response(
+                "The database cannot be used now (down, unreachable, locked or read-only): "
+                "try again.",
+                ["ServiceUnavailableError"],
+                503,
+                headers={"Retry-After": {"schema": {"type": "integer"}}},
             ),
             "Conflict": error_response("A uniqueness rule forbids it.", ["ConflictError"], 409),
             "Forbidden": error_response(

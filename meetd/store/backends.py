@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Coroutine, Iterator, Sequence
@@ -139,6 +140,35 @@ def is_unique_violation(error: BaseException) -> bool:
     import psycopg.errors
 
     return isinstance(error, psycopg.errors.UniqueViolation)
+
+
+# SQLite's words for a database it cannot use now, as against a statement it refuses.
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "readonly")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be used now (unreachable, gone silent,
+    restarting, locked, read-only) rather than that a statement was wrong: worth a retry."""
+    if isinstance(error, TimeoutError | ConnectionError):
+        return True  # a read's limit (pg_readers), a refused or reset connection
+    if isinstance(error, sqlite3.OperationalError):
+        return any(words in str(error).lower() for words in _SQLITE_UNAVAILABLE)
+    psycopg = sys.modules.get("psycopg")  # loaded by PostgreSQL servers only
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        return True  # connection lost or refused, server shutting down, statement cancelled
+    if psycopg is not None and isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+        return True
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is not None:
+        return isinstance(
+            error,
+            asyncpg.exceptions.InterfaceError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.TooManyConnectionsError
+            | asyncpg.exceptions.ReadOnlySQLTransactionError,
+        )
+    return False
 
 
 class SQLiteBackend(Backend):

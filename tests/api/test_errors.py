@@ -7,10 +7,13 @@ import asyncio
 import json
 import logging
 import re
+import sqlite3
 import time
 import uuid
 from typing import Any
 
+import asyncpg
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -288,6 +291,44 @@ def test_healthz_answers_503_when_the_database_hangs(
     assert time.monotonic() - started < 2
     assert response.status_code == 503
     assert response.json()["message"] == "The database does not answer"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (sqlite3.OperationalError("database is locked"), 503),
+        (sqlite3.OperationalError("attempt to write a readonly database"), 503),
+        (TimeoutError(), 503),  # a PostgreSQL read that got no answer in time
+        (ConnectionRefusedError(111, "Connection refused"), 503),
+        (psycopg.OperationalError("server closed the connection unexpectedly"), 503),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"), 503),
+        (sqlite3.OperationalError("no such column: nonsense"), 500),  # meetd's own fault
+        (RuntimeError("a bug"), 500),
+    ],
+)
+def test_a_database_that_cannot_be_used_now_is_a_503(
+    client: TestClient,
+    account: Caller,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+) -> None:
+    """Down, unreachable, locked or read-only: "try again" (503, Retry-After), which SDKs
+    and load balancers act on; a statement meetd got wrong stays a 500."""
+
+    async def fails(fn: object) -> None:
+        raise error
+
+    monkeypatch.setattr(client.app.state.services.db, "read", fails)  # type: ignore[attr-defined]
+    response = client.get(f"{ROOMS}/{uuid.uuid4()}", headers=account.basic)
+    assert response.status_code == status
+    if status == 503:
+        assert response.headers["retry-after"] == "1"
+        assert response.json() == {
+            "message": "The database is not available",
+            "name": "ServiceUnavailableError",
+            "status": 503,
+        }
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:
