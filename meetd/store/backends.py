@@ -413,7 +413,7 @@ class Checkpointer(threading.Thread):
         A pass that commits overtake leaves the pages it copied unsynced, and the held pass,
         which copies everything, syncs them all. With a database of a million rooms their
         random pages cost 20-25 µs each to sync, and a held pass after one catching-up sync
-        took 8-46 ms, too long for the hold. Each cycle copies and syncs only what came
+        took 21-46 ms, too long for the hold. Each cycle copies and syncs only what came
         during the last, so cycles shorten until one takes a few milliseconds; held passes
         then took 3-7 ms (docs/performance.md)."""
         for _ in range(self.CLOSING_IN_CYCLES):
