@@ -15,13 +15,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from meetd import __version__
 from meetd.errors import ConfigurationError, MeetdError
 from meetd.settings import Settings, build_settings, shown_database_url
+
+if TYPE_CHECKING:
+    from meetd.store.accounts import Account
+    from meetd.store.database import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -255,6 +259,25 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """``rows`` under ``header`` in columns two spaces apart; the last column is not padded."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    return [
+        "  ".join([*(row[i].ljust(width) for i, width in enumerate(widths)), row[-1]]).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def _find_account(database: Database, reference: str) -> Account:
+    """The account with this API key or id; an error naming ``reference`` when none has it."""
+    from meetd.store import accounts as store
+
+    account = database.read_blocking(lambda c: store.find_account_by_reference(c, reference))
+    if account is None:
+        raise click.ClickException(f"no account with API key or id {reference!r}")
+    return account
+
+
 # -- accounts ----------------------------------------------------------------------------------
 @main.group()
 def accounts() -> None:
@@ -307,6 +330,36 @@ def accounts_create(
             f"  Signature secret (verifies callbacks): {created['signature_secret']}",
         ],
     )
+
+
+@accounts.command("list")
+@json_option
+@store_options
+@reports_errors
+def accounts_list(as_json: bool, **flags: Any) -> None:
+    """Show every account's API key and default application (never a secret), oldest first."""
+    from meetd.domain.timestamps import format_timestamp
+    from meetd.store import accounts as store
+
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        found = database.read_blocking(store.list_accounts)
+    listed = [
+        {
+            "account_id": account.id,
+            "name": account.name,
+            "api_key": account.api_key,
+            "application_id": account.default_application_id,
+            "created_at": format_timestamp(created_at_ms),
+        }
+        for account, created_at_ms in found
+    ]
+    if not listed and not as_json:
+        say("no accounts")
+    header = ["API KEY", "ACCOUNT ID", "DEFAULT APPLICATION ID", "CREATED AT", "NAME"]
+    columns = ("api_key", "account_id", "application_id", "created_at", "name")
+    rows = [[entry[column] for column in columns] for entry in listed]
+    emit(as_json, {"accounts": listed}, _table(header, rows) if rows else [])
 
 
 # -- applications ------------------------------------------------------------------------------
@@ -419,9 +472,7 @@ def applications_create(
     settings = settings_from(**flags)
     pem = _read_public_key(public_key_file) if public_key_file else None
     with _database(settings, migrate=True) as database:
-        account = database.read_blocking(lambda c: store.find_account_by_reference(c, account_ref))
-        if account is None:
-            raise click.ClickException(f"no account with API key or id {account_ref!r}")
+        account = _find_account(database, account_ref)
         if generate_private_key:
             pem = _generate_key_pair(generate_private_key)
         application = database.write_blocking(
@@ -500,6 +551,53 @@ def applications_update(
         *(f"  {key}: {value or '(none)'}" for key, value in application.callback_urls.items()),
     ]
     emit(as_json, data, lines)
+
+
+@applications.command("list")
+@click.option(
+    "--account", "account_ref", help="Only this account's applications: its API key (or id)."
+)
+@json_option
+@store_options
+@reports_errors
+def applications_list(account_ref: str | None, as_json: bool, **flags: Any) -> None:
+    """Show the applications (never a secret), oldest first."""
+    from meetd.store import accounts as store
+
+    settings = settings_from(**flags)
+    with _database(settings, migrate=True) as database:
+        account_id = _find_account(database, account_ref).id if account_ref is not None else None
+        found = database.read_blocking(lambda c: store.list_applications(c, account_id))
+    listed = [
+        {
+            "application_id": application.id,
+            "account_id": application.account_id,
+            "name": application.name,
+            "is_default": application.is_default,
+            "has_public_key": application.public_key_pem is not None,
+            **application.callback_urls,
+        }
+        for application in found
+    ]
+    if not listed and not as_json:
+        say("no applications")
+    header = ["APPLICATION ID", "ACCOUNT ID", "DEFAULT", "PUBLIC KEY", "NAME"]
+    rows = [
+        [
+            entry["application_id"],
+            entry["account_id"],
+            "yes" if entry["is_default"] else "no",
+            "yes" if entry["has_public_key"] else "no",
+            entry["name"],
+        ]
+        for entry in listed
+    ]
+    table = _table(header, rows)
+    lines = table[:1] if rows else []
+    for line, application in zip(table[1:], found, strict=True):
+        lines.append(line)
+        lines += [f"  {key}: {url}" for key, url in application.callback_urls.items() if url]
+    emit(as_json, {"applications": listed}, lines)
 
 
 # -- dial-in numbers ---------------------------------------------------------------------------

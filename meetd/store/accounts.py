@@ -217,3 +217,24 @@ async def find_account_by_reference(conn: Reader, reference: str) -> Account | N
         (reference, reference),
     )
     return None if row is None else Account(*row)
+
+
+async def list_accounts(conn: Reader) -> list[tuple[Account, int]]:
+    """Every account with its creation time (ms), oldest first; no secret hashes."""
+    rows = await conn.rows(
+        "SELECT a.id, a.name, a.api_key, p.id, a.created_at FROM accounts a"
+        " JOIN applications p ON p.account_id = a.id AND p.is_default"
+        " ORDER BY a.created_at, a.id"
+    )
+    return [(Account(*row[:4]), int(row[4])) for row in rows]
+
+
+async def list_applications(conn: Reader, account_id: str | None = None) -> list[Application]:
+    """Every application, or one account's, oldest first."""
+    if account_id is None:
+        rows = await conn.rows(f"{_APPLICATION} ORDER BY created_at, id")
+    else:
+        rows = await conn.rows(
+            f"{_APPLICATION} WHERE account_id = ? ORDER BY created_at, id", (account_id,)
+        )
+    return [_application(row) for row in rows]
