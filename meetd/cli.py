@@ -8,146 +8,34 @@ exactly one JSON object on stdout; progress and messages go to stderr.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from meetd import __version__
-from meetd.errors import ConfigurationError, MeetdError
-from meetd.settings import Settings, build_settings, shown_database_url
+from meetd.cli_support import (
+    Commands,
+    F,
+    emit,
+    json_option,
+    now_ms,
+    open_store,
+    reports_errors,
+    say,
+    settings_from,
+    store_options,
+    table,
+)
+from meetd.errors import MeetdError
 
 if TYPE_CHECKING:
     from meetd.store.accounts import Account
     from meetd.store.database import Database
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def store_options(command: F) -> F:
-    """``--data-dir`` and ``--database-url``, shared by every command."""
-    command = click.option(
-        "--database-url",
-        help="sqlite:///relative/to/cwd.db, sqlite:////absolute/path.db or postgresql://… "
-        "[env MEETD_DATABASE_URL; default sqlite:///{data dir}/meetd.sqlite3]",
-    )(command)
-    command = click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Database file, uploads and secrets [env MEETD_DATA_DIR; "
-        "default ~/.local/share/meetd]",
-    )(command)
-    return command
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
-
-
-def settings_from(**flags: Any) -> Settings:
-    try:
-        return build_settings(flags, logs_to_terminal=sys.stderr.isatty())
-    except ConfigurationError as error:
-        raise click.UsageError(error.message) from None
-
-
-def one_line(message: str) -> str:
-    """The lines of ``message`` joined into one: libpq, for one, puts "Is the server
-    running…?" on an indented line of its own after "Connection refused"."""
-    joined = ""
-    for line in (part.strip() for part in message.splitlines()):
-        if line:
-            separator = "" if not joined else " " if joined[-1] in ".:;,?!" else ". "
-            joined += separator + line
-    return joined
-
-
-def reports_errors(command: F) -> F:
-    """Turn meetd's errors into a one-line message and exit status 1, never a traceback;
-    click's own errors (status 2 for a usage error) keep their status, in one line too."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except MeetdError as error:
-            raise click.ClickException(one_line(error.message)) from None
-        except click.ClickException as error:
-            if "\n" not in error.format_message():
-                raise
-            if isinstance(error, click.UsageError):
-                raise click.UsageError(one_line(error.format_message()), error.ctx) from None
-            raise click.ClickException(one_line(error.format_message())) from None  # status 1
-
-    return wrapper  # type: ignore[return-value]
-
-
-def say(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def emit(as_json: bool, data: dict[str, Any], lines: list[str]) -> None:
-    if as_json:
-        click.echo(json.dumps(data))
-    else:
-        for line in lines:
-            click.echo(line)
-
-
-class Commands(click.Group):
-    """A group of commands that, given an option of a command before the command
-    (``meetd --data-dir X serve``), says where it goes instead of only that it is unknown."""
-
-    group_class = type  # its subgroups (``meetd accounts``) are Commands too
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.NoSuchOption as error:
-            hint = self._where_it_goes(error.option_name, args, ctx.command_path)
-            if hint is None:
-                raise
-            raise click.NoSuchOption(
-                error.option_name, f"{error.message} {hint}", ctx=ctx
-            ) from None
-
-    def _where_it_goes(self, option: str, args: list[str], prefix: str) -> str | None:
-        """The hint: put it after the command ``args`` name, when that takes ``option``
-        (``meetd serve --data-dir …``); when they name none, or only a group, the first
-        command under it that takes it is the example. None when no command there does."""
-        path: list[str] = []
-        command: click.Command = self
-        for arg in args:
-            if isinstance(command, click.Group) and arg in command.commands:
-                path.append(arg)
-                command = command.commands[arg]
-        named = not isinstance(command, click.Group)
-        candidates: list[tuple[list[str], click.Command]] = [([], command)] if named else []
-        for rest, leaf in candidates + _leaves(command):
-            for param in leaf.params:
-                if isinstance(param, click.Option) and option in param.opts:
-                    value = "" if param.is_flag else " …"
-                    example = " ".join([prefix, *path, *rest, option]) + value
-                    if named:
-                        return f"Put it after the command: {example}"
-                    return f"Put it after the command it is for, as in: {example}"
-        return None
-
-
-def _leaves(command: click.Command) -> list[tuple[list[str], click.Command]]:
-    """Every command under a group, with its path below it, in the order of ``--help``."""
-    if not isinstance(command, click.Group):
-        return []
-    found: list[tuple[list[str], click.Command]] = []
-    for name, sub in sorted(command.commands.items()):
-        found += [([name, *rest], leaf) for rest, leaf in _leaves(sub)] or [([name], sub)]
-    return found
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,7 +102,7 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
 
     settings, listeners = server.check(settings_from(**flags))
     try:
-        with _database(settings) as database:
+        with open_store(settings) as database:
             first_account = server.prepare(database, settings, announce=not as_json)
     except BaseException:
         for listener in listeners:
@@ -223,49 +111,6 @@ def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
     server.run(settings, listeners, access_log=access_log, loop=loop, http=http)
-
-
-class _database:
-    """``with _database(settings) as db``: an open, started Database, closed after."""
-
-    def __init__(self, settings: Settings, *, migrate: bool = False) -> None:
-        self.settings = settings
-        self.migrate = migrate
-
-    def __enter__(self) -> Any:
-        from meetd.data_dir import prepare_database_folder
-        from meetd.store import migrations
-        from meetd.store.database import open_database
-
-        prepare_database_folder(self.settings.data_dir, self.settings.sqlite_path)
-        try:
-            self.database = open_database(self.settings.database_url)
-        except Exception as error:
-            shown = shown_database_url(self.settings.database_url)
-            raise click.ClickException(f"cannot open the database {shown}: {error}") from None
-        if self.migrate:
-            try:
-                self.database.write_blocking(migrations.upgrade)
-            except BaseException:
-                self.database.close()
-                raise
-        return self.database
-
-    def __exit__(self, *exc: object) -> None:
-        self.database.close()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """``rows`` under ``header`` in columns two spaces apart; the last column is not padded."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    return [
-        "  ".join([*(row[i].ljust(width) for i, width in enumerate(widths)), row[-1]]).rstrip()
-        for row in [header, *rows]
-    ]
 
 
 def _find_account(database: Database, reference: str) -> Account:
@@ -317,7 +162,7 @@ def accounts_create(
     settings = settings_from(**flags)
     from meetd.credentials import create_account
 
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         created = create_account(database, name, api_key, api_secret)
     emit(
         as_json,
@@ -342,7 +187,7 @@ def accounts_list(as_json: bool, **flags: Any) -> None:
     from meetd.store import accounts as store
 
     settings = settings_from(**flags)
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         found = database.read_blocking(store.list_accounts)
     listed = [
         {
@@ -359,7 +204,7 @@ def accounts_list(as_json: bool, **flags: Any) -> None:
     header = ["API KEY", "ACCOUNT ID", "DEFAULT APPLICATION ID", "CREATED AT", "NAME"]
     columns = ("api_key", "account_id", "application_id", "created_at", "name")
     rows = [[entry[column] for column in columns] for entry in listed]
-    emit(as_json, {"accounts": listed}, _table(header, rows) if rows else [])
+    emit(as_json, {"accounts": listed}, table(header, rows) if rows else [])
 
 
 # -- applications ------------------------------------------------------------------------------
@@ -471,7 +316,7 @@ def applications_create(
     urls = _callback_urls(flags)
     settings = settings_from(**flags)
     pem = _read_public_key(public_key_file) if public_key_file else None
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         account = _find_account(database, account_ref)
         if generate_private_key:
             pem = _generate_key_pair(generate_private_key)
@@ -480,7 +325,7 @@ def applications_create(
                 c,
                 account_id=account.id,
                 name=name,
-                now_ms=_now_ms(),
+                now_ms=now_ms(),
                 public_key_pem=pem,
                 callback_urls=urls,
             )
@@ -533,7 +378,7 @@ def applications_update(
         )
     settings = settings_from(**flags)
     pem = _read_public_key(public_key_file) if public_key_file else None
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         application = database.write_blocking(
             lambda c: store.update_application(
                 c, application_id, public_key_pem=pem, callback_urls=urls
@@ -565,7 +410,7 @@ def applications_list(account_ref: str | None, as_json: bool, **flags: Any) -> N
     from meetd.store import accounts as store
 
     settings = settings_from(**flags)
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         account_id = _find_account(database, account_ref).id if account_ref is not None else None
         found = database.read_blocking(lambda c: store.list_applications(c, account_id))
     listed = [
@@ -592,9 +437,9 @@ def applications_list(account_ref: str | None, as_json: bool, **flags: Any) -> N
         ]
         for entry in listed
     ]
-    table = _table(header, rows)
-    lines = table[:1] if rows else []
-    for line, application in zip(table[1:], found, strict=True):
+    rendered = table(header, rows)
+    lines = rendered[:1] if rows else []
+    for line, application in zip(rendered[1:], found, strict=True):
         lines.append(line)
         lines += [f"  {key}: {url}" for key, url in application.callback_urls.items() if url]
     emit(as_json, {"applications": listed}, lines)
@@ -622,8 +467,8 @@ def dial_in_numbers_add(
 
     entry = parse_dial_in_number(number, locale, display_name)
     settings = settings_from(**flags)
-    with _database(settings, migrate=True) as database:
-        database.write_blocking(lambda c: store.add_dial_in_number(c, entry, now_ms=_now_ms()))
+    with open_store(settings, migrate=True) as database:
+        database.write_blocking(lambda c: store.add_dial_in_number(c, entry, now_ms=now_ms()))
     emit(
         as_json,
         dataclasses.asdict(entry),
@@ -643,7 +488,7 @@ def dial_in_numbers_remove(number: str, as_json: bool, **flags: Any) -> None:
 
     digits = parse_number(number)
     settings = settings_from(**flags)
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         removed = database.write_blocking(lambda c: store.remove_dial_in_number(c, digits))
     emit(as_json, dataclasses.asdict(removed), [f"dial-in number {removed.number} removed"])
 
@@ -657,7 +502,7 @@ def dial_in_numbers_list(as_json: bool, **flags: Any) -> None:
     from meetd.store import dial_in_numbers as store
 
     settings = settings_from(**flags)
-    with _database(settings, migrate=True) as database:
+    with open_store(settings, migrate=True) as database:
         numbers = database.read_blocking(store.list_dial_in_numbers)
     if not numbers and not as_json:
         say("no dial-in numbers")
@@ -683,7 +528,7 @@ def db_upgrade(as_json: bool, **flags: Any) -> None:
     from meetd.store import migrations
 
     settings = settings_from(**flags)
-    with _database(settings) as database:
+    with open_store(settings) as database:
         applied = database.write_blocking(migrations.upgrade)
     emit(
         as_json,

@@ -21,8 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from meetd import cli
 from meetd.cli import main
+from meetd.cli_support import one_line
 from meetd.errors import ConfigurationError
 from meetd.settings import ENVIRONMENT_VARIABLES
 from meetd.store import accounts
@@ -711,13 +711,11 @@ def test_a_database_the_url_cannot_open_is_named(tmp_path: Path) -> None:
 
 
 def test_a_message_of_several_lines_is_printed_as_one() -> None:
-    assert cli.one_line("connection refused\n\tIs the server running?\n") == (
+    assert one_line("connection refused\n\tIs the server running?\n") == (
         "connection refused. Is the server running?"
     )
-    assert cli.one_line("failed:\n  reason one\n\n  reason two.") == (
-        "failed: reason one. reason two."
-    )
-    assert cli.one_line("one line") == "one line"
+    assert one_line("failed:\n  reason one\n\n  reason two.") == ("failed: reason one. reason two.")
+    assert one_line("one line") == "one line"
 
 
 def test_a_meetd_error_of_several_lines_is_printed_as_one(
