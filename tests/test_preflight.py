@@ -10,6 +10,7 @@ import trustme
 
 from meetd.errors import ConfigurationError
 from meetd.preflight import check_tls_files, listen_on
+from tests.e2e_lifetime.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +98,6 @@ def test_a_host_with_two_addresses_gets_a_socket_each() -> None:
     finally:
         for listener in listeners:
             listener.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_a_port_in_use_is_named() -> None:
