@@ -99,15 +99,11 @@ def main() -> None:
 def serve(access_log: bool, loop: str, http: str, as_json: bool, **flags: Any) -> None:
     """Run the API: migrate the database, create the first account if there is none, serve."""
     from meetd import server
+    from meetd.preflight import closed_on_failure
 
     settings, listeners = server.check(settings_from(**flags))
-    try:
-        with open_store(settings) as database:
-            first_account = server.prepare(database, settings, announce=not as_json)
-    except BaseException:
-        for listener in listeners:
-            listener.close()
-        raise
+    with closed_on_failure(listeners), open_store(settings) as database:
+        first_account = server.prepare(database, settings, announce=not as_json)
     if as_json:
         click.echo(json.dumps({"url": settings.public_url, "first_account": first_account}))
     server.run(settings, listeners, access_log=access_log, loop=loop, http=http)

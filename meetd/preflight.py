@@ -10,9 +10,11 @@ in the backlog while the app starts), where before they were refused for up to t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 from meetd.errors import ConfigurationError
@@ -76,7 +78,7 @@ def listen_on(host: str, port: int) -> list[socket.socket]:
     except socket.gaierror as error:
         raise ConfigurationError(f"cannot listen on {host}: {error.strerror}") from None
     listeners: list[socket.socket] = []
-    try:
+    with closed_on_failure(listeners):
         for family, kind, protocol, _, address in dict.fromkeys(addresses):
             listener = socket.socket(family, kind, protocol)
             listeners.append(listener)
@@ -93,11 +95,19 @@ def listen_on(host: str, port: int) -> list[socket.socket]:
                 ) from None
             listener.listen(BACKLOG)
             listener.set_inheritable(True)  # --workers hands them to its processes
+    return listeners
+
+
+@contextlib.contextmanager
+def closed_on_failure(listeners: list[socket.socket]) -> Iterator[None]:
+    """Close the listening sockets when the block raises: serve stops before serving on
+    them (in-process callers, tests among them, would otherwise leak them)."""
+    try:
+        yield
     except BaseException:
         for listener in listeners:
             listener.close()
         raise
-    return listeners
 
 
 def _in_use(error: OSError) -> bool:

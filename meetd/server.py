@@ -34,18 +34,14 @@ def check(settings: Settings) -> tuple[Settings, list[socket.socket]]:
     """Refuse TLS files that cannot serve; listen on the address; load or make the secret key
     (and with it the data dir). The settings with the secret key in them, and the listening
     sockets for :func:`run`."""
-    from meetd.preflight import check_tls_files, listen_on
+    from meetd.preflight import check_tls_files, closed_on_failure, listen_on
     from meetd.secret_key import load_or_create_secret_key
 
     if settings.tls_certfile and settings.tls_keyfile:
         check_tls_files(settings.tls_certfile, settings.tls_keyfile)
     listeners = listen_on(settings.host, settings.port)
-    try:
+    with closed_on_failure(listeners):
         secret = load_or_create_secret_key(settings.data_dir, settings.secret_key)
-    except BaseException:
-        for listener in listeners:
-            listener.close()
-        raise
     return dataclasses.replace(settings, secret_key=secret), listeners
 
 
