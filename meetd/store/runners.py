@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,15 @@ class _Failed:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Locked:
+    """Another connection held the database's write lock: ``jobs`` did not run (their
+    transaction was rolled back) and wait to be tried again; ``error`` is SQLite's."""
+
+    jobs: list[Job]
+    error: BaseException
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Ungroup:
     """A group's shared write raised; the transaction was rolled back. Its jobs run one at a
     time from now on, so that a failure reaches only its own request."""
@@ -72,19 +82,32 @@ class Batcher:
     creates) run first and together, in one call: a few statements for all of them instead
     of a few each. When that call fails, the transaction is rolled back and the group's jobs
     run one at a time from then on.
+
+    Without ``lock_waits`` (the loop's writer, whose connection does not wait for SQLite's
+    write lock) a batch that finds the database locked is handed back to the caller, which
+    tries it again later (:class:`LoopWriter`), instead of being run again at once.
     """
 
     def __init__(
-        self, backend: Backend, conn: Connection, *, on_loop: bool = False, savepoints: bool
+        self,
+        backend: Backend,
+        conn: Connection,
+        *,
+        on_loop: bool = False,
+        savepoints: bool,
+        lock_waits: bool = True,
     ) -> None:
         self.backend = backend
         self.conn = conn
         self.on_loop = on_loop  # commits run on the waiters' own event loop
         self.savepoints = savepoints
+        self.lock_waits = lock_waits
         self.batches = 0
         self.writes = 0
 
-    def commit(self, batch: list[Job]) -> None:
+    def commit(self, batch: list[Job]) -> Locked | None:
+        """Run and commit the batch, and settle each job with its outcome; or, without
+        ``lock_waits``, hand back the jobs that found the database locked."""
         settled: list[tuple[Job, bool, Any]] = []
         pending = batch
         attempts = 0
@@ -99,6 +122,9 @@ class Batcher:
                 pending = pending[: result.index] + pending[result.index + 1 :]
                 continue
             if isinstance(result, BaseException):
+                if not self.lock_waits and self.backend.is_retryable(result):
+                    self._settle_outcomes(settled)
+                    return Locked(pending, result)
                 attempts += 1
                 if attempts < _RETRIES and self.backend.is_retryable(result):
                     log.info("write batch retried", extra={"error": str(result)})
@@ -111,6 +137,14 @@ class Batcher:
             break
         self.batches += 1
         self.writes += len(batch)
+        self._settle_outcomes(settled)
+        return None
+
+    def fail(self, locked: Locked) -> None:
+        """Settle jobs handed back as locked with the lock's error: their wait is over."""
+        self._settle_outcomes([(job, False, locked.error) for job in locked.jobs])
+
+    def _settle_outcomes(self, settled: list[tuple[Job, bool, Any]]) -> None:
         if self.on_loop:
             for item, ok, value in settled:
                 if item.loop is not None:
@@ -259,10 +293,24 @@ class LoopWriter:
     """The writer for SQLite: runs on the event loop itself, after the requests that arrived
     in the same loop iteration have queued their writes. A WAL commit without fsync takes
     tens of microseconds, less than handing the batch to a thread and back (and no GIL
-    hand-offs), so the loop does it between requests."""
+    hand-offs), so the loop does it between requests.
+
+    When another process holds SQLite's write lock (a CLI command, an operator's sqlite3
+    shell, another ``serve --workers`` process), the batch waits on a timer, tried again
+    after pauses that double from :attr:`FIRST_LOCK_PAUSE_SECONDS` to
+    :attr:`LONGEST_LOCK_PAUSE_SECONDS`, while the loop goes on serving; after
+    :attr:`LOCK_WAIT_SECONDS` its writes fail with SQLite's "database is locked" (a 503).
+    SQLite's own busy wait would sleep on the loop, and every request would wait with it.
+    """
+
+    LOCK_WAIT_SECONDS = 10.0
+    FIRST_LOCK_PAUSE_SECONDS = 0.001
+    LONGEST_LOCK_PAUSE_SECONDS = 0.05
 
     def __init__(self, backend: Backend, before_commit: Callable[[], None]) -> None:
-        self.batcher = Batcher(backend, backend.connect_writer(), on_loop=True, savepoints=True)
+        conn = backend.connect_writer()
+        conn.execute("PRAGMA busy_timeout=0")  # a locked database answers at once
+        self.batcher = Batcher(backend, conn, on_loop=True, savepoints=True, lock_waits=False)
         # Called before each batch: the reads' shared transaction ends first, or SQLite could
         # never start the WAL file over, and it would grow while reads keep coming.
         self.before_commit = before_commit
@@ -272,6 +320,11 @@ class LoopWriter:
         # While the checkpoint thread holds commits (hold_commits): the timer that ends the
         # hold at the latest.
         self._hold_ends: asyncio.TimerHandle | None = None
+        # While another connection holds the write lock: the timer of the next try, the
+        # loop time at which the wait ends, and the pause before the try after it.
+        self._lock_retry: asyncio.TimerHandle | None = None
+        self._lock_deadline: float | None = None
+        self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
 
     def submit(self, item: Job) -> None:
         if item.loop is None:
@@ -281,7 +334,7 @@ class LoopWriter:
                 self.loop.call_soon_threadsafe(self._queue, item)
             else:
                 with self.lock:
-                    self.batcher.commit([item])
+                    self._commit_blocking([item])
             return
         self.loop = item.loop
         self._queue(item)
@@ -293,12 +346,55 @@ class LoopWriter:
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        if self._hold_ends is not None:
-            return  # _release flushes what waits
+        if self._hold_ends is not None or self._lock_retry is not None:
+            return  # _release, or the lock's timer, flushes what waits
         batch, self.pending = self.pending, []
-        if batch:
-            self.before_commit()
-            self.batcher.commit(batch)
+        if not batch:
+            return
+        self.before_commit()
+        locked = self.batcher.commit(batch)
+        if locked is None:
+            self._lock_deadline = None
+        else:
+            self._wait_for_lock(locked)
+
+    def _wait_for_lock(self, locked: Locked) -> None:
+        assert self.loop is not None
+        now = self.loop.time()
+        if self._lock_deadline is None:
+            self._lock_deadline = now + self.LOCK_WAIT_SECONDS
+            self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
+        if now >= self._lock_deadline:
+            log.warning(
+                "writes failed: the database stayed locked by another connection",
+                extra={"writes": len(locked.jobs), "waited_seconds": self.LOCK_WAIT_SECONDS},
+            )
+            self._lock_deadline = None  # the next write waits afresh
+            self.batcher.fail(locked)
+            if self.pending:
+                self.loop.call_soon(self._flush)
+            return
+        self.pending = locked.jobs + self.pending
+        pause = min(self._lock_pause, self._lock_deadline - now)
+        self._lock_pause = min(self._lock_pause * 2, self.LONGEST_LOCK_PAUSE_SECONDS)
+        self._lock_retry = self.loop.call_later(pause, self._try_again_after_lock)
+
+    def _try_again_after_lock(self) -> None:
+        self._lock_retry = None
+        self._flush()
+
+    def _commit_blocking(self, batch: list[Job]) -> None:
+        """Commit on the calling thread, sleeping while another connection holds the lock."""
+        deadline = time.monotonic() + self.LOCK_WAIT_SECONDS
+        pause = self.FIRST_LOCK_PAUSE_SECONDS
+        while (locked := self.batcher.commit(batch)) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.batcher.fail(locked)
+                return
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, self.LONGEST_LOCK_PAUSE_SECONDS)
+            batch = locked.jobs
 
     # -- holding commits for a checkpoint (called from the checkpoint thread) --------------
     # SQLite starts the WAL file over only at a write that begins with every frame copied
@@ -341,10 +437,15 @@ class LoopWriter:
             self._flush()
 
     def stop(self) -> None:
-        if self._hold_ends is not None:
-            self._hold_ends.cancel()
-            self._hold_ends = None
-        self._flush()
+        for timer in (self._hold_ends, self._lock_retry):
+            if timer is not None:
+                timer.cancel()
+        self._hold_ends = self._lock_retry = None
+        batch, self.pending = self.pending, []
+        if batch:
+            self.before_commit()
+            with self.lock:
+                self._commit_blocking(batch)
         self.batcher.conn.raw.close()
 
 

@@ -454,3 +454,46 @@ def test_an_unknown_id_is_named_as_it_was_sent(
     )
     assert_error_body(response, 404, "NotFoundError")
     assert response.json()["message"] == message.format(id=sent)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_database_locked_by_another_process_holds_up_only_its_writes(
+    client: TestClient, account: Caller, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's sqlite3 shell (or another process) holds SQLite's write lock: reads
+    answer meanwhile; a create waits and lands once the lock is free; a create that waits
+    past the writer's limit is a 503 that wrote nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from meetd.store.runners import LoopWriter
+
+    room = client.post(ROOMS, headers=account.basic, json={"display_name": "first"}).json()
+    other = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(
+                client.post, ROOMS, headers=account.basic, json={"display_name": "waited"}
+            )
+            time.sleep(0.2)
+            began = time.monotonic()
+            read = client.get(f"{ROOMS}/{room['id']}", headers=account.basic)
+            read_seconds = time.monotonic() - began
+            assert read.status_code == 200
+            assert not waiting.done()
+            other.execute("COMMIT")
+            created = waiting.result(timeout=10)
+        assert created.status_code == 201, created.text
+        assert read_seconds < 1  # it once waited out SQLite's 10 s busy wait with the write
+
+        monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.3)
+        other.execute("BEGIN IMMEDIATE")
+        refused = client.post(ROOMS, headers=account.basic, json={"display_name": "refused"})
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    listed = client.get(ROOMS, headers=account.basic).json()
+    names = [r["display_name"] for r in listed["_embedded"]]
+    assert names == ["first", "waited"]

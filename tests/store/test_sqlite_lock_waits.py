@@ -1,0 +1,148 @@
+"""SQLite's write lock taken by another process (a CLI command, an operator's sqlite3 shell,
+another ``serve --workers`` process): the loop's writes wait for it without holding the
+event loop, and give up after :attr:`LoopWriter.LOCK_WAIT_SECONDS`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meetd.store.database import Database
+from meetd.store.runners import LoopWriter
+
+
+@pytest.fixture
+def other_process(notes_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection to the notes database, as another process would hold one."""
+    conn = sqlite3.connect(notes_path, isolation_level=None, check_same_thread=False)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def note(body: str) -> object:
+    return lambda c: c.execute("INSERT INTO notes VALUES (?)", (body,))
+
+
+def notes_in(notes: Database) -> list[str]:
+    return [row[0] for row in notes.read_blocking(lambda c: c.fetchall("SELECT body FROM notes"))]
+
+
+async def longest_gap(until: asyncio.Future[object], tick: float = 0.005) -> float:
+    """The longest the loop went without running this coroutine, until ``until`` is done."""
+    longest, last = 0.0, time.monotonic()
+    while not until.done():
+        await asyncio.sleep(tick)
+        now = time.monotonic()
+        longest, last = max(longest, now - last), now
+    return longest
+
+
+def test_a_write_waits_for_the_lock_without_holding_the_loop(
+    notes: Database, other_process: sqlite3.Connection
+) -> None:
+    async def main() -> tuple[float, bool]:
+        await notes.write(note("before"))  # the writer now knows its loop
+        other_process.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.5, other_process.execute, ("COMMIT",)).start()
+        write = asyncio.ensure_future(notes.write(note("waited")))
+        gap = await longest_gap(write)
+        await write
+        return gap, other_process.in_transaction
+
+    gap, still_locked = asyncio.run(main())
+    assert not still_locked
+    assert notes_in(notes) == ["before", "waited"]
+    # Before, the loop sat in SQLite's busy wait for the whole 0.5 s.
+    assert gap < 0.25
+
+
+def test_writes_queued_while_waiting_commit_in_order_once_the_lock_is_free(
+    notes: Database, other_process: sqlite3.Connection
+) -> None:
+    async def main() -> None:
+        await notes.write(note("0"))
+        other_process.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(notes.write(note("1")))
+        await asyncio.sleep(0.05)
+        later = [asyncio.ensure_future(notes.write(note(str(n)))) for n in (2, 3)]
+        await asyncio.sleep(0.05)
+        assert not first.done() and not any(w.done() for w in later)
+        other_process.execute("COMMIT")
+        await asyncio.wait_for(asyncio.gather(first, *later), 5)
+
+    asyncio.run(main())
+    assert notes_in(notes) == ["0", "1", "2", "3"]
+
+
+def test_a_lock_held_past_the_wait_fails_the_writes_and_writes_nothing(
+    notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.3)
+
+    async def main() -> tuple[BaseException | None, float]:
+        await notes.write(note("before"))
+        other_process.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        try:
+            await asyncio.wait_for(notes.write(note("never")), 5)
+        except sqlite3.OperationalError as error:
+            return error, time.monotonic() - began
+        finally:
+            other_process.execute("ROLLBACK")
+        return None, time.monotonic() - began
+
+    error, waited = asyncio.run(main())
+    assert error is not None and "locked" in str(error)
+    assert 0.3 <= waited < 2
+    assert notes_in(notes) == ["before"]
+
+
+def test_after_giving_up_the_next_write_waits_afresh(
+    notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.2)
+
+    async def main() -> None:
+        await notes.write(note("before"))
+        other_process.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError):
+            await notes.write(note("given up"))
+        # Still locked: a new write gets its own wait, not the old one's deadline.
+        threading.Timer(0.1, other_process.execute, ("COMMIT",)).start()
+        await asyncio.wait_for(notes.write(note("after")), 5)
+
+    asyncio.run(main())
+    assert notes_in(notes) == ["before", "after"]
+
+
+def test_a_blocking_write_waits_for_the_lock_too(
+    notes: Database, other_process: sqlite3.Connection
+) -> None:
+    """Writes from outside a loop (the CLI, set-up code) wait on their own thread."""
+    other_process.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, other_process.execute, ("COMMIT",)).start()
+    began = time.monotonic()
+    notes.write_blocking(note("blocking"))
+    assert time.monotonic() - began >= 0.25
+    assert notes_in(notes) == ["blocking"]
+
+
+def test_a_blocking_write_gives_up_after_the_wait(
+    notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.2)
+    other_process.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            notes.write_blocking(note("never"))
+    finally:
+        other_process.execute("ROLLBACK")
+    assert notes_in(notes) == []
