@@ -6,6 +6,7 @@ import base64
 import contextlib
 import dataclasses
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -79,6 +80,13 @@ def postgres_schema() -> Iterator[str]:
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's pick), for a server to take."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclasses.dataclass

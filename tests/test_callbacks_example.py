@@ -15,16 +15,11 @@ from pathlib import Path
 import httpx
 
 from meetd.domain import events
+from tests.support import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "verify_callback.py"
 SECRET = "a-signature-secret-of-32-bytes-or-more"
 APPLICATION_ID = str(uuid.uuid4())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def delivery(

@@ -10,7 +10,7 @@ import trustme
 
 from meetd.errors import ConfigurationError
 from meetd.preflight import check_tls_files, listen_on
-from tests.e2e_lifetime.servers import free_port
+from tests.support import free_port
 
 
 @pytest.fixture(scope="module")

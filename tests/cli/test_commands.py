@@ -39,9 +39,9 @@ from tests.cli.runner import (
 )
 from tests.e2e_lifetime.servers import (
     clean_environment,
-    free_port,
     meetd_command,
 )
+from tests.support import free_port
 
 
 # -- help --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from tests.cli.runner import meetd, refused
-from tests.e2e_lifetime.servers import free_port
+from tests.support import free_port
 
 
 @pytest.fixture(autouse=True)

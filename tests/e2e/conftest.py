@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import gc
 import json
-import socket
 import ssl
 import subprocess
 import sys
@@ -126,13 +125,6 @@ def provision(store: list[str], data_dir: Path, name: str) -> Account:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def trust(ca_pem: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_pem) if ca_pem else None)
 
@@ -177,7 +169,7 @@ def serving(
     store: list[str], log: Path, tls: TLSFiles | None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``meetd serve`` on a free loopback port: yields the process, once healthy, and its URL."""
-    port = free_port()
+    port = support.free_port()
     command = [str(MEETD), "serve", "--host", "127.0.0.1", "--port", str(port), *store]
     if tls:
         command += ["--tls-certfile", str(tls.certfile), "--tls-keyfile", str(tls.keyfile)]

@@ -41,7 +41,7 @@ from tests.e2e_callbacks.conftest import (
     write,
 )
 from tests.e2e_callbacks.receiver import TOO_LATE, Received, Reply
-from tests.e2e_lifetime.servers import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 

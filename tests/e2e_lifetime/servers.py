@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from meetd.settings import ENVIRONMENT_VARIABLES
+from tests.support import free_port
 
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 10.0
@@ -35,12 +35,6 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any MEETD_* setting, plus ``extra``."""
     environ = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
     return {**environ, **(extra or {})}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ import pytest
 
 from meetd.store.pg_readers import AsyncpgReader, ReaderPool, numbered
 from tests import support
-from tests.e2e_lifetime.servers import free_port
+from tests.support import free_port
 
 
 def test_placeholders_are_numbered_in_order() -> None:
