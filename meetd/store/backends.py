@@ -210,7 +210,14 @@ class SQLiteBackend(Backend):
         conn.execute("BEGIN IMMEDIATE")
 
     def is_retryable(self, error: BaseException) -> bool:
-        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+        """SQLITE_BUSY: another connection holds the lock, and waiting may clear it. (Not
+        SQLITE_LOCKED, "database table is locked": a conflict within one connection.)"""
+        code = getattr(error, "sqlite_errorcode", None)
+        return (
+            isinstance(error, sqlite3.OperationalError)
+            and code is not None
+            and (code & 0xFF == sqlite3.SQLITE_BUSY)
+        )
 
 
 # PostgreSQL compiles a query to machine code when its estimated cost passes jit_above_cost
@@ -436,6 +443,9 @@ class Checkpointer(threading.Thread):
         self.stopping.set()
         self.join(timeout=10)
         with contextlib.suppress(sqlite3.Error):
+            # Truncating waits for every other connection to leave the WAL; another process
+            # may hold it for long. Give up soon: the next start copies what is left.
+            self.conn.execute("PRAGMA busy_timeout=100")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.raw.close()
         os.close(self.database_file)

@@ -28,7 +28,7 @@ Group = Callable[[Connection, list[Any]], list[Any]]
 
 
 class Job:
-    __slots__ = ("fn", "future", "group", "item", "loop")
+    __slots__ = ("fn", "future", "group", "item", "locked_since", "loop")
 
     def __init__(
         self,
@@ -43,6 +43,7 @@ class Job:
         self.loop = loop
         self.group = group  # when set, fn is group(conn, [item])'s one result
         self.item = item
+        self.locked_since: float | None = None  # when it first found the database locked
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -298,9 +299,10 @@ class LoopWriter:
     When another process holds SQLite's write lock (a CLI command, an operator's sqlite3
     shell, another ``serve --workers`` process), the batch waits on a timer, tried again
     after pauses that double from :attr:`FIRST_LOCK_PAUSE_SECONDS` to
-    :attr:`LONGEST_LOCK_PAUSE_SECONDS`, while the loop goes on serving; after
-    :attr:`LOCK_WAIT_SECONDS` its writes fail with SQLite's "database is locked" (a 503).
-    SQLite's own busy wait would sleep on the loop, and every request would wait with it.
+    :attr:`LONGEST_LOCK_PAUSE_SECONDS`, while the loop goes on serving; a write that has
+    waited :attr:`LOCK_WAIT_SECONDS` fails with SQLite's "database is locked" (a 503), and
+    one whose caller gave up (a cancelled request) is dropped. SQLite's own busy wait would
+    sleep on the loop, and every request would wait with it.
     """
 
     LOCK_WAIT_SECONDS = 10.0
@@ -320,10 +322,9 @@ class LoopWriter:
         # While the checkpoint thread holds commits (hold_commits): the timer that ends the
         # hold at the latest.
         self._hold_ends: asyncio.TimerHandle | None = None
-        # While another connection holds the write lock: the timer of the next try, the
-        # loop time at which the wait ends, and the pause before the try after it.
+        # While another connection holds the write lock: the timer of the next try, and the
+        # pause before the try after it.
         self._lock_retry: asyncio.TimerHandle | None = None
-        self._lock_deadline: float | None = None
         self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
 
     def submit(self, item: Job) -> None:
@@ -334,10 +335,19 @@ class LoopWriter:
                 self.loop.call_soon_threadsafe(self._queue, item)
             else:
                 with self.lock:
-                    self._commit_blocking([item])
+                    self._commit_blocking([item], self.LOCK_WAIT_SECONDS)
             return
-        self.loop = item.loop
+        if item.loop is not self.loop:
+            self._forget_closed_loop()
+            self.loop = item.loop
         self._queue(item)
+
+    def _forget_closed_loop(self) -> None:
+        """A new loop writes (tests, tools that run one loop after another): the timers and
+        writes of a closed one would never run, and would keep the new loop's writes waiting."""
+        if self.loop is not None and self.loop.is_closed():
+            self._hold_ends = self._lock_retry = None
+            self.pending = [job for job in self.pending if job.loop is not self.loop]
 
     def _queue(self, item: Job) -> None:
         self.pending.append(item)
@@ -348,34 +358,42 @@ class LoopWriter:
     def _flush(self) -> None:
         if self._hold_ends is not None or self._lock_retry is not None:
             return  # _release, or the lock's timer, flushes what waits
-        batch, self.pending = self.pending, []
+        # A write whose caller gave up (a cancelled request) is not committed: nothing waits
+        # for it, and it may have waited for a lock long after its request ended.
+        batch = [job for job in self.pending if not job.future.done()]
+        self.pending = []
         if not batch:
             return
         self.before_commit()
         locked = self.batcher.commit(batch)
         if locked is None:
-            self._lock_deadline = None
+            self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
         else:
             self._wait_for_lock(locked)
 
     def _wait_for_lock(self, locked: Locked) -> None:
+        """Queue the locked batch's writes again, ahead of those that came since, and try
+        again after a pause; fail those that have waited long enough."""
         assert self.loop is not None
         now = self.loop.time()
-        if self._lock_deadline is None:
-            self._lock_deadline = now + self.LOCK_WAIT_SECONDS
+        waiting: list[Job] = []
+        expired: list[Job] = []
+        for job in locked.jobs:
+            if job.locked_since is None:
+                job.locked_since = now
+            (expired if now - job.locked_since >= self.LOCK_WAIT_SECONDS else waiting).append(job)
+        if expired:
+            _warn_locked(len(expired), self.LOCK_WAIT_SECONDS)
+            self.batcher.fail(Locked(expired, locked.error))
+        if not waiting:
             self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
-        if now >= self._lock_deadline:
-            log.warning(
-                "writes failed: the database stayed locked by another connection",
-                extra={"writes": len(locked.jobs), "waited_seconds": self.LOCK_WAIT_SECONDS},
-            )
-            self._lock_deadline = None  # the next write waits afresh
-            self.batcher.fail(locked)
             if self.pending:
                 self.loop.call_soon(self._flush)
             return
-        self.pending = locked.jobs + self.pending
-        pause = min(self._lock_pause, self._lock_deadline - now)
+        self.pending = waiting + self.pending
+        oldest = waiting[0].locked_since  # the batch's first write has waited longest
+        assert oldest is not None
+        pause = min(self._lock_pause, self.LOCK_WAIT_SECONDS - (now - oldest))
         self._lock_pause = min(self._lock_pause * 2, self.LONGEST_LOCK_PAUSE_SECONDS)
         self._lock_retry = self.loop.call_later(pause, self._try_again_after_lock)
 
@@ -383,13 +401,15 @@ class LoopWriter:
         self._lock_retry = None
         self._flush()
 
-    def _commit_blocking(self, batch: list[Job]) -> None:
-        """Commit on the calling thread, sleeping while another connection holds the lock."""
-        deadline = time.monotonic() + self.LOCK_WAIT_SECONDS
+    def _commit_blocking(self, batch: list[Job], wait: float) -> None:
+        """Commit on the calling thread, sleeping while another connection holds the lock,
+        ``wait`` seconds at most."""
+        deadline = time.monotonic() + wait
         pause = self.FIRST_LOCK_PAUSE_SECONDS
         while (locked := self.batcher.commit(batch)) is not None:
             left = deadline - time.monotonic()
             if left <= 0:
+                _warn_locked(len(locked.jobs), wait)
                 self.batcher.fail(locked)
                 return
             time.sleep(min(pause, left))
@@ -441,12 +461,22 @@ class LoopWriter:
             if timer is not None:
                 timer.cancel()
         self._hold_ends = self._lock_retry = None
-        batch, self.pending = self.pending, []
+        # What is left when the server stops was written for requests it has already let go
+        # (cancelled): commit what someone still waits for, without waiting for a lock.
+        batch = [job for job in self.pending if not job.future.done()]
+        self.pending = []
         if batch:
             self.before_commit()
             with self.lock:
-                self._commit_blocking(batch)
+                self._commit_blocking(batch, wait=0)
         self.batcher.conn.raw.close()
+
+
+def _warn_locked(writes: int, waited: float) -> None:
+    log.warning(
+        "writes failed: another connection held the database's write lock",
+        extra={"writes": writes, "waited_seconds": waited},
+    )
 
 
 def _resolve(item: Job, ok: bool, value: Any) -> None:

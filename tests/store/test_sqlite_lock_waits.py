@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from meetd.store.database import Database
+from meetd.store.backends import Connection
+from meetd.store.database import Database, open_database
 from meetd.store.runners import LoopWriter
 
 
@@ -146,3 +147,106 @@ def test_a_blocking_write_gives_up_after_the_wait(
     finally:
         other_process.execute("ROLLBACK")
     assert notes_in(notes) == []
+
+
+def test_a_write_that_came_late_in_a_wait_gets_a_whole_wait_of_its_own(
+    notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.4)
+
+    async def main() -> list[str]:
+        await notes.write(note("before"))
+        other_process.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.6, other_process.execute, ("COMMIT",)).start()
+        early = asyncio.ensure_future(notes.write(note("early")))
+        await asyncio.sleep(0.3)
+        late = asyncio.ensure_future(notes.write(note("late")))  # its wait ends at 0.7 s
+        outcomes = await asyncio.gather(early, late, return_exceptions=True)
+        return [type(outcome).__name__ for outcome in outcomes]
+
+    assert asyncio.run(main()) == ["OperationalError", "Cursor"]
+    assert notes_in(notes) == ["before", "late"]
+
+
+def test_a_write_whose_caller_gave_up_is_not_committed_later(
+    notes: Database, other_process: sqlite3.Connection
+) -> None:
+    async def main() -> None:
+        await notes.write(note("before"))
+        other_process.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(notes.write(note("abandoned")), 0.2)
+        other_process.execute("COMMIT")
+        await asyncio.wait_for(notes.write(note("after")), 5)
+
+    asyncio.run(main())
+    assert notes_in(notes) == ["before", "after"]
+
+
+def test_a_conflict_within_the_connection_fails_its_own_write_at_once(notes: Database) -> None:
+    """SQLITE_LOCKED ("database table is locked") is not another process's lock: waiting
+    never clears it, so it is not waited for, and other writes go on."""
+
+    def drop_while_reading(conn: Connection) -> None:
+        reading = conn.execute("SELECT x FROM scratch")
+        reading.fetchone()  # a row of two: the statement is still stepping
+        conn.execute("DROP TABLE scratch")
+
+    async def main() -> tuple[str, float]:
+        await notes.write(
+            lambda c: c.execute("CREATE TABLE scratch AS SELECT 1 AS x UNION SELECT 2")
+        )
+        await notes.write(note("kept"))
+        began = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            await notes.write(drop_while_reading)
+        took = time.monotonic() - began
+        await asyncio.wait_for(notes.write(note("after")), 5)
+        return str(raised.value), took
+
+    message, took = asyncio.run(main())
+    assert "table is locked" in message
+    assert took < LoopWriter.LOCK_WAIT_SECONDS / 2
+    assert notes_in(notes) == ["kept", "after"]
+
+
+def test_a_new_loop_writes_after_one_closed_in_the_middle_of_a_wait(
+    notes: Database, other_process: sqlite3.Connection
+) -> None:
+    async def first() -> None:
+        await notes.write(note("first"))
+        other_process.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(notes.write(note("abandoned")), 0.1)
+
+    asyncio.run(first())  # closes its loop while the write's retry timer is pending
+    other_process.execute("COMMIT")
+
+    async def second() -> None:
+        await asyncio.wait_for(notes.write(note("second")), 5)
+
+    asyncio.run(second())
+    assert notes_in(notes) == ["first", "second"]
+
+
+def test_closing_does_not_wait_for_another_process_lock(
+    notes_path: Path, other_process: sqlite3.Connection
+) -> None:
+    """A server stopping while an operator holds the lock stops at once: the writes left are
+    those of requests already let go, and the WAL is cut back at the next start instead."""
+    database = open_database(f"sqlite:///{notes_path}")
+    database.write_blocking(lambda c: c.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
+
+    async def main() -> None:
+        await database.write(note("written"))
+        other_process.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(database.write(note("abandoned")), 0.1)
+
+    try:
+        asyncio.run(main())
+        began = time.monotonic()
+        database.close()
+        assert time.monotonic() - began < 2
+    finally:
+        other_process.execute("ROLLBACK")
