@@ -109,7 +109,7 @@ def test_a_lock_held_past_the_wait_fails_the_writes_and_writes_nothing(
 def test_after_giving_up_the_next_write_waits_afresh(
     notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.5)
 
     async def main() -> None:
         await notes.write(note("before"))
@@ -152,15 +152,15 @@ def test_a_blocking_write_gives_up_after_the_wait(
 def test_a_write_that_came_late_in_a_wait_gets_a_whole_wait_of_its_own(
     notes: Database, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 0.4)
+    monkeypatch.setattr(LoopWriter, "LOCK_WAIT_SECONDS", 1.0)
 
     async def main() -> list[str]:
         await notes.write(note("before"))
         other_process.execute("BEGIN IMMEDIATE")
-        threading.Timer(0.6, other_process.execute, ("COMMIT",)).start()
-        early = asyncio.ensure_future(notes.write(note("early")))
-        await asyncio.sleep(0.3)
-        late = asyncio.ensure_future(notes.write(note("late")))  # its wait ends at 0.7 s
+        threading.Timer(1.3, other_process.execute, ("COMMIT",)).start()
+        early = asyncio.ensure_future(notes.write(note("early")))  # its wait ends at 1.0 s
+        await asyncio.sleep(0.7)
+        late = asyncio.ensure_future(notes.write(note("late")))  # its wait ends at 1.7 s
         outcomes = await asyncio.gather(early, late, return_exceptions=True)
         return [type(outcome).__name__ for outcome in outcomes]
 
