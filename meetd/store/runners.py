@@ -457,6 +457,30 @@ class LoopWriter:
             self._flush()
 
     def stop(self) -> None:
+        """Commit what is left and close. Called from another thread while the loop still
+        runs (the app's lifespan closes the database in a worker thread), the last commit
+        runs on the loop, which owns the pending writes and their futures."""
+        loop = self.loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            finished = threading.Event()
+
+            def finish() -> None:
+                try:
+                    self._finish()
+                finally:
+                    finished.set()
+
+            try:
+                loop.call_soon_threadsafe(finish)
+            except RuntimeError:  # the loop closed meanwhile: nothing runs there any more
+                self._finish()
+            else:
+                finished.wait(self.LOCK_WAIT_SECONDS)
+        else:
+            self._finish()
+        self.batcher.conn.raw.close()
+
+    def _finish(self) -> None:
         for timer in (self._hold_ends, self._lock_retry):
             if timer is not None:
                 timer.cancel()
@@ -469,7 +493,6 @@ class LoopWriter:
             self.before_commit()
             with self.lock:
                 self._commit_blocking(batch, wait=0)
-        self.batcher.conn.raw.close()
 
 
 def _warn_locked(writes: int, waited: float) -> None:

@@ -250,3 +250,38 @@ def test_closing_does_not_wait_for_another_process_lock(
         assert time.monotonic() - began < 2
     finally:
         other_process.execute("ROLLBACK")
+
+
+def test_closing_from_another_thread_commits_what_is_left_on_the_loop(notes_path: Path) -> None:
+    """The app's lifespan closes the database in a worker thread while the loop runs: the
+    writes still queued (here held back for a checkpoint) are committed on the loop, which
+    owns their futures. asyncio's debug mode refuses a future settled from another thread."""
+    database = open_database(f"sqlite:///{notes_path}")
+    database.write_blocking(lambda c: c.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
+    writer = database._writer
+    assert isinstance(writer, LoopWriter)
+
+    async def main() -> object:
+        await database.write(note("first"))
+        assert await asyncio.to_thread(writer.hold_commits, 1.0, 5.0)
+        held = asyncio.ensure_future(database.write(note("held")))
+        await asyncio.sleep(0.05)
+        assert not held.done()
+        await asyncio.to_thread(database.close)
+        return await asyncio.wait_for(held, 5)
+
+    outcome: list[object] = []
+
+    def scenario() -> None:  # on a thread with a deadline: the old code hung here
+        try:
+            outcome.append(asyncio.run(main(), debug=True))
+        except BaseException as error:
+            outcome.append(error)
+
+    running = threading.Thread(target=scenario, daemon=True)
+    running.start()
+    running.join(30)
+    assert not running.is_alive(), "closing the database hung"
+    assert len(outcome) == 1 and isinstance(outcome[0], sqlite3.Cursor), outcome
+    with sqlite3.connect(notes_path) as check:
+        assert [row[0] for row in check.execute("SELECT body FROM notes")] == ["first", "held"]
