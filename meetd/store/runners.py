@@ -358,10 +358,7 @@ class LoopWriter:
     def _flush(self) -> None:
         if self._hold_ends is not None or self._lock_retry is not None:
             return  # _release, or the lock's timer, flushes what waits
-        # A write whose caller gave up (a cancelled request) is not committed: nothing waits
-        # for it, and it may have waited for a lock long after its request ended.
-        batch = [job for job in self.pending if not job.future.done()]
-        self.pending = []
+        batch = self._take_pending()
         if not batch:
             return
         self.before_commit()
@@ -370,6 +367,14 @@ class LoopWriter:
             self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
         else:
             self._wait_for_lock(locked)
+
+    def _take_pending(self) -> list[Job]:
+        """The queued writes, but for those whose caller gave up (a cancelled request):
+        nothing waits for them, and they may have waited for a lock long after the request
+        ended."""
+        batch = [job for job in self.pending if not job.future.done()]
+        self.pending = []
+        return batch
 
     def _wait_for_lock(self, locked: Locked) -> None:
         """Queue the locked batch's writes again, ahead of those that came since, and try
@@ -385,10 +390,8 @@ class LoopWriter:
         if expired:
             _warn_locked(len(expired), self.LOCK_WAIT_SECONDS)
             self.batcher.fail(Locked(expired, locked.error))
-        if not waiting:
+        if not waiting:  # (nothing else is pending: the batch took it all)
             self._lock_pause = self.FIRST_LOCK_PAUSE_SECONDS
-            if self.pending:
-                self.loop.call_soon(self._flush)
             return
         self.pending = waiting + self.pending
         oldest = waiting[0].locked_since  # the batch's first write has waited longest
@@ -487,8 +490,7 @@ class LoopWriter:
         self._hold_ends = self._lock_retry = None
         # What is left when the server stops was written for requests it has already let go
         # (cancelled): commit what someone still waits for, without waiting for a lock.
-        batch = [job for job in self.pending if not job.future.done()]
-        self.pending = []
+        batch = self._take_pending()
         if batch:
             self.before_commit()
             with self.lock:

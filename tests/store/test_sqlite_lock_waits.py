@@ -36,6 +36,17 @@ def notes_in(notes: Database) -> list[str]:
     return [row[0] for row in notes.read_blocking(lambda c: c.fetchall("SELECT body FROM notes"))]
 
 
+async def abandon_a_write_behind_the_lock(
+    database: Database, other_process: sqlite3.Connection, first: str
+) -> None:
+    """Commit ``first``, take the lock in the other process, and give up on a write that
+    waits behind it (as a cancelled request does)."""
+    await database.write(note(first))
+    other_process.execute("BEGIN IMMEDIATE")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(database.write(note("abandoned")), 0.1)
+
+
 async def longest_gap(until: asyncio.Future[object], tick: float = 0.005) -> float:
     """The longest the loop went without running this coroutine, until ``until`` is done."""
     longest, last = 0.0, time.monotonic()
@@ -172,10 +183,7 @@ def test_a_write_whose_caller_gave_up_is_not_committed_later(
     notes: Database, other_process: sqlite3.Connection
 ) -> None:
     async def main() -> None:
-        await notes.write(note("before"))
-        other_process.execute("BEGIN IMMEDIATE")
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(notes.write(note("abandoned")), 0.2)
+        await abandon_a_write_behind_the_lock(notes, other_process, "before")
         other_process.execute("COMMIT")
         await asyncio.wait_for(notes.write(note("after")), 5)
 
@@ -213,13 +221,8 @@ def test_a_conflict_within_the_connection_fails_its_own_write_at_once(notes: Dat
 def test_a_new_loop_writes_after_one_closed_in_the_middle_of_a_wait(
     notes: Database, other_process: sqlite3.Connection
 ) -> None:
-    async def first() -> None:
-        await notes.write(note("first"))
-        other_process.execute("BEGIN IMMEDIATE")
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(notes.write(note("abandoned")), 0.1)
-
-    asyncio.run(first())  # closes its loop while the write's retry timer is pending
+    # The first loop closes while the abandoned write's retry timer is pending.
+    asyncio.run(abandon_a_write_behind_the_lock(notes, other_process, "first"))
     other_process.execute("COMMIT")
 
     async def second() -> None:
@@ -237,14 +240,8 @@ def test_closing_does_not_wait_for_another_process_lock(
     database = open_database(f"sqlite:///{notes_path}")
     database.write_blocking(lambda c: c.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)"))
 
-    async def main() -> None:
-        await database.write(note("written"))
-        other_process.execute("BEGIN IMMEDIATE")
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(database.write(note("abandoned")), 0.1)
-
     try:
-        asyncio.run(main())
+        asyncio.run(abandon_a_write_behind_the_lock(database, other_process, "written"))
         began = time.monotonic()
         database.close()
         assert time.monotonic() - began < 2
