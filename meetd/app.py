@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 from collections.abc import AsyncIterator
 
 from meetd.api.asgi import MeetdASGI, Router
@@ -17,7 +16,6 @@ from meetd.api.routes import all_resources
 from meetd.clock import Clock, SystemClock
 from meetd.delivery.sender import Sender
 from meetd.delivery.worker import DeliveryWorker
-from meetd.domain.randomness import BlockRandom
 from meetd.files.cleanup import keep_deleting_stale_uploads
 from meetd.files.factory import open_file_store
 from meetd.metrics import Metrics
@@ -25,6 +23,7 @@ from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
 from meetd.settings import Settings
 from meetd.store import migrations
 from meetd.store.database import open_database
+from meetd.store.rooms import load_room_keys
 from meetd.sweeper import ExpirySweeper
 
 log = logging.getLogger("meetd")
@@ -34,11 +33,10 @@ def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    rng: random.Random | None = None,
     run_sweeper: bool = True,
     freeze_heap: bool = False,
 ) -> MeetdASGI:
-    """The ASGI app. Tests pass a FakeClock, a seeded ``rng`` and ``run_sweeper=False``: no
+    """The ASGI app. Tests pass a FakeClock and ``run_sweeper=False``: no
     background tasks then (the sweeper, the callback delivery worker, the upload cleanup);
     they call ``services.sweeper.sweep_once()`` and ``services.delivery.deliver_once()``
     themselves. ``meetd serve`` passes ``freeze_heap`` (:func:`freeze_startup_heap`)."""
@@ -48,7 +46,6 @@ def create_app(
     services = Services(
         settings=settings,
         clock=clock,
-        rng=rng or BlockRandom(),
         metrics=metrics,
         signing_key=derive_key(secret, "host-token"),
         key_id=key_id(secret),
@@ -61,6 +58,7 @@ def create_app(
         database = await asyncio.to_thread(open_database, settings.database_url)
         try:
             await database.write(migrations.upgrade)
+            services.room_keys = await database.read(load_room_keys)
             services.database = database
             services.auth = Authenticator(database, services.clock)
             services.delivery = DeliveryWorker(

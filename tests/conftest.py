@@ -7,7 +7,6 @@ skip with a reason; with ``MEETD_REQUIRE=postgres`` (CI) they fail instead.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +54,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    app = create_app(settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as test_client:
         yield test_client
 

@@ -4,7 +4,6 @@ a server may call its own backend on localhost."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +35,7 @@ def blocking_settings(tmp_path: Any, sqlite_url: str) -> Settings:
 
 @pytest.fixture
 def blocking_client(blocking_settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
-    app = create_app(blocking_settings, clock=clock, rng=random.Random(1), run_sweeper=False)
+    app = create_app(blocking_settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as client:
         yield client
 

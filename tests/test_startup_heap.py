@@ -5,7 +5,6 @@ them."""
 from __future__ import annotations
 
 import gc
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +33,6 @@ def frozen_after_startup(tmp_path: Path, *, freeze_heap: bool) -> int:
     app = create_app(
         settings,
         clock=FakeClock(),
-        rng=random.Random(7),
         run_sweeper=False,
         freeze_heap=freeze_heap,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,20 +164,6 @@ def test_occupied_long_term_room_expires_anyway(
     assert is_available(client, account, room["id"]) is False
 
 
-def test_the_code_of_an_expired_room_is_free_again(
-    client: TestClient, account: Caller, clock: FakeClock
-) -> None:
-    services = client.app.state.services  # type: ignore[attr-defined]
-    services.rng = random.Random(3)
-    room = create(client, account)
-    clock.advance(600)
-    assert len(sweep(client)) == 1
-    services.rng = random.Random(3)
-    again = create(client, account)
-    assert again["meeting_code"] == room["meeting_code"]
-    assert again["id"] != room["id"]
-
-
 # -- settings ---------------------------------------------------------------------------------
 
 
@@ -195,7 +180,7 @@ def short_client(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterato
         },
     )
     assert (settings.instant_room_ttl_seconds, settings.long_term_min_lead_seconds) == (30, 60)
-    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    app = create_app(settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as test_client:
         yield test_client
 
@@ -253,7 +238,7 @@ def test_the_longest_instant_room_ttl_still_creates_rooms(
             "MEETD_INSTANT_ROOM_TTL_SECONDS": str(MAX_ROOM_SECONDS),
         },
     )
-    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    app = create_app(settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as client:
         caller = support.create_account(client, clock)
         created_at = clock.now_ms()
@@ -276,7 +261,7 @@ def sweeping_client(tmp_path: Path, sqlite_url: str, clock: FakeClock) -> Iterat
         },
         environ={},
     )
-    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=True)
+    app = create_app(settings, clock=clock, run_sweeper=True)
     with TestClient(app, base_url="https://meet.example.test") as test_client:
         yield test_client
 

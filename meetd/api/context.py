@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from meetd.store.database import Database
 if TYPE_CHECKING:
     from meetd.api.representations import RoomBodies
     from meetd.delivery.worker import DeliveryWorker
+    from meetd.domain.room_keys import RoomKeys
     from meetd.files import FileStore
     from meetd.metrics import Metrics
     from meetd.sweeper import ExpirySweeper
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     clock: Clock
-    rng: random.Random
     metrics: Metrics
     signing_key: bytes
     key_id: str
@@ -35,12 +34,19 @@ class Services:
     auth: Authenticator | None = None
     sweeper: ExpirySweeper | None = None
     delivery: DeliveryWorker | None = None
+    room_keys: RoomKeys | None = None
 
     @property
     def db(self) -> Database:
         """The database, once the app's lifespan has opened it."""
         assert self.database is not None, "the app's lifespan has not started"
         return self.database
+
+    @property
+    def keys(self) -> RoomKeys:
+        """The database's room keys, once the app's lifespan has read them."""
+        assert self.room_keys is not None, "the app's lifespan has not started"
+        return self.room_keys
 
     def notice_events(self) -> None:
         """Events were committed here: the delivery worker (when one runs) looks at once."""

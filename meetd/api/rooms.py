@@ -11,7 +11,6 @@ from meetd.api.requests import api_prefix, json_body, path_uuid, query_int
 from meetd.api.responses import EncodedJSONResponse, JSONResponse, no_content
 from meetd.domain.lifetime import instant_expires_at
 from meetd.domain.links import sign_host_token
-from meetd.domain.meeting_codes import new_meeting_code
 from meetd.domain.randomness import new_uuid
 from meetd.domain.rooms import (
     DEFAULT_OPTIONS,
@@ -38,19 +37,15 @@ async def create_room(request: Request) -> Response:
     now = services.clock.now_ms()
     new = parse_new_room(body, now_ms=now, min_lead_seconds=settings.long_term_min_lead_seconds)
     expires_at = new.expires_at or instant_expires_at(now, settings.instant_room_ttl_seconds)
-    room_id = new_uuid()
     host_id = new_uuid()
     token = sign_host_token(host_id, now, key=services.signing_key, key_id=services.key_id)
-    rng = services.rng
     insert = rooms.RoomInsert(
-        room_id=room_id,
         application_id=principal.application_id,
         new=new,
         expires_at=expires_at,
         created_at=now,
         host_participant_id=host_id,
         host_token=token,
-        new_code=lambda: new_meeting_code(rng),
     )
     record: rooms.RoomRecord = await services.db.write_together(rooms.insert_rooms, insert)
     services.metrics.rooms_created.inc()
@@ -61,8 +56,8 @@ async def create_room(request: Request) -> Response:
 
 async def get_room(request: Request) -> Response:
     services, principal = await authenticate(request)
-    room_id = _room_id(request)
-    row = await services.db.read_together(rooms.get_room_rows, (principal.application_id, room_id))
+    ref = services.keys.ref(_room_id(request))
+    row = await services.db.read_together(rooms.get_room_rows, (principal.application_id, ref))
     return EncodedJSONResponse(services.room_bodies.encoded(row))
 
 

@@ -1,10 +1,10 @@
-"""Unpredictable ids and numbers, drawn from the OS's random source a block at a time.
+"""Unpredictable ids, drawn from the OS's random source a block at a time.
 
-``uuid.uuid4()`` and ``random.SystemRandom`` ask the kernel for a few bytes on every call.
-Creating a room needs three draws (its id, its host's id, its meeting code), and inside a
-busy server those system calls cost about a twentieth of the whole request (measured with
-py-spy under ``wrk``; docs/performance.md). Here the bytes come from ``os.urandom`` 4 KiB at
-a time, so they are just as unpredictable and almost every draw is a slice of memory.
+``uuid.uuid4()`` asks the kernel for 16 bytes on every call. Inside a busy server those
+system calls cost a noticeable share of a request (measured with py-spy under ``wrk``;
+docs/performance.md). Here the bytes come from ``os.urandom`` 4 KiB at a time, so they are
+just as unpredictable and almost every draw is a slice of memory. (A room's own id and
+meeting code are not drawn: see :mod:`meetd.domain.room_keys`.)
 
 A child made by ``fork`` starts with an empty block, so two processes never hand out the
 same bytes.
@@ -13,7 +13,6 @@ same bytes.
 from __future__ import annotations
 
 import os
-import random
 
 _BLOCK_BYTES = 4096
 
@@ -53,16 +52,3 @@ def new_uuid() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     text = raw.hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-class BlockRandom(random.SystemRandom):
-    """``random.SystemRandom`` drawing from the block: the same methods, as unpredictable."""
-
-    def random(self) -> float:
-        return (int.from_bytes(_block.take(7)) >> 3) * 2.0**-53
-
-    def getrandbits(self, k: int) -> int:
-        if k < 0:
-            raise ValueError("number of bits must be non-negative")
-        count = (k + 7) // 8
-        return int.from_bytes(_block.take(count)) >> (count * 8 - k)

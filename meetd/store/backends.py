@@ -67,6 +67,9 @@ class Connection:
         self.raw = raw
         self.dialect = dialect
         self._translated: dict[str, str] = {}
+        # What store modules keep for as long as the connection lives (rooms: the database's
+        # room keys, read once).
+        self.cache: dict[str, Any] = {}
 
     def execute(self, sql: str, params: Params = ()) -> Any:
         if self.dialect == "postgresql":

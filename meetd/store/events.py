@@ -30,7 +30,7 @@ from meetd.domain.rooms import room_not_found
 from meetd.errors import NotFoundError
 from meetd.store import paging
 from meetd.store.database import Connection, Reader
-from meetd.store.rooms import ExpiredRoom
+from meetd.store.rooms import ExpiredRoom, room_match
 
 _decode = msgspec.json.decode
 
@@ -121,10 +121,11 @@ def _room_url(options: str | None, column: str) -> str | None:
 def _callback_url(conn: Connection, application_id: str, room_id: str, kind: str) -> str | None:
     """The room's own URL for ``kind``, else the application's, else None."""
     column = f"{kind}_callback_url"
+    match, params = room_match(conn, room_id)
     row = conn.fetchone(
         f"SELECT r.options, a.{column} FROM applications a"
-        " LEFT JOIN rooms r ON r.id = ? AND r.application_id = a.id WHERE a.id = ?",
-        (room_id, application_id),
+        f" LEFT JOIN rooms r ON {match} AND r.application_id = a.id WHERE a.id = ?",
+        (*params, application_id),
     )
     if row is None:
         raise NotFoundError(f"application {application_id} not found")
@@ -410,8 +411,9 @@ async def list_events(
 def check_room(conn: Connection, application_id: str, room_id: str) -> None:
     """Raise the rooms' 404 unless the application has this room. A deleted room counts: its
     ``room:expired`` stays in the log and may need sending again."""
+    match, params = room_match(conn, room_id)
     row = conn.fetchone(
-        "SELECT 1 FROM rooms WHERE id = ? AND application_id = ?", (room_id, application_id)
+        f"SELECT 1 FROM rooms r WHERE {match} AND r.application_id = ?", (*params, application_id)
     )
     if row is None:
         raise room_not_found(room_id)

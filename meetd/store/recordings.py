@@ -16,6 +16,7 @@ import dataclasses
 
 from meetd.errors import ForbiddenError, NotFoundError
 from meetd.store.database import Connection, Reader
+from meetd.store.rooms import room_match
 
 # A recording's life: started ⇄ paused → stopped → uploaded (the file is stored and linked).
 STATUSES = ("started", "stopped", "paused", "uploaded")
@@ -94,11 +95,12 @@ def insert_session(
     """Start a session in a room; it belongs to the room's application."""
     if not is_session_id(session_id):
         raise ValueError(f"not a usable session id: {session_id!r}")
+    match, params = room_match(conn, room_id)
     row = conn.fetchone(
         "INSERT INTO sessions (id, room_id, application_id, started_at)"
-        " SELECT ?, id, application_id, ? FROM rooms WHERE id = ?"
+        f" SELECT ?, r.id, r.application_id, ? FROM rooms r WHERE {match}"
         " RETURNING id, room_id, application_id, started_at, ended_at",
-        (session_id, started_at, room_id),
+        (session_id, started_at, *params),
     )
     if row is None:
         raise NotFoundError(f"room {room_id} not found")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from meetd.domain.room_keys import CODES_PER_EPOCH, RoomKeys, RoomRef
 from meetd.domain.rooms import NewRoom, RoomUpdate, room_not_found
 from meetd.errors import BadRequestError, NotFoundError
 from meetd.store import paging
@@ -112,35 +112,37 @@ def find_theme(conn: Connection, application_id: str, theme_id: str) -> tuple[st
 
 
 _INSERT_COLUMNS = (
-    "id, application_id, display_name, metadata, type, meeting_code, host_participant_id,"
-    " host_token, theme_id, expire_after_use, options, created_at, expires_at, is_available"
+    "serial, id, application_id, display_name, metadata, type, meeting_code,"
+    " host_participant_id, host_token, theme_id, expire_after_use, options, created_at,"
+    " expires_at, is_available"
 )
 _INSERT_VALUES = ", ".join("?" for _ in _INSERT_COLUMNS.split(","))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RoomInsert:
-    """A room to insert, every value drawn: what a create request hands the writer."""
+    """A room to insert, every value drawn but the three its serial decides (the serial,
+    the id and the meeting code): what a create request hands the writer."""
 
-    room_id: str
     application_id: str
     new: NewRoom
     expires_at: int
     created_at: int
     host_participant_id: str
     host_token: str
-    new_code: Callable[[], str]
 
     @property
     def theme_chosen(self) -> bool:
         """The request names a theme, which must be checked before the insert."""
         return self.new.theme_given and self.new.theme_id is not None
 
-    def values(self, code: str, theme_id: str | None) -> tuple[Any, ...]:
+    def values(self, keys: RoomKeyed, theme_id: str | None) -> tuple[Any, ...]:
         """The row's values, in the order of _INSERT_COLUMNS."""
         new = self.new
+        serial, room_id, code = keys
         return (
-            self.room_id,
+            serial,
+            room_id,
             self.application_id,
             new.display_name,
             new.metadata,
@@ -157,17 +159,99 @@ class RoomInsert:
         )
 
 
-# Rooms go in multi-row VALUES of at most this many rooms (14 parameters each stays under the
+# (serial, id, meeting code) of a room to insert.
+RoomKeyed = tuple[int, str, str]
+
+# Rooms go in multi-row VALUES of at most this many rooms (15 parameters each stays under the
 # limit of 999 parameters a statement of SQLite before 3.32).
 _ROWS_PER_INSERT = 64
+
+
+def keys_of(conn: Connection) -> RoomKeys:
+    """The database's room keys (meetd.domain.room_keys), read once a connection."""
+    keys: RoomKeys | None = conn.cache.get("room_keys")
+    if keys is None:
+        row = conn.fetchone("SELECT secret FROM room_keys")
+        keys = conn.cache["room_keys"] = RoomKeys(bytes.fromhex(row[0]))
+    return keys
+
+
+async def load_room_keys(conn: Reader) -> RoomKeys:
+    row = await conn.row("SELECT secret FROM room_keys")
+    assert row is not None, "the database's schema is older than version 4"
+    return RoomKeys(bytes.fromhex(row[0]))
+
+
+def claim_serials(conn: Connection, count: int) -> list[RoomKeyed]:
+    """Serials for ``count`` new rooms, each with its id and meeting code.
+
+    A serial whose code a live room already holds is skipped (left unused): a room from
+    before derived codes, or from an earlier epoch of serials (meetd.domain.room_keys). On
+    SQLite the serials follow the largest in the table, which the write lock holds still; on
+    PostgreSQL they come from the table's sequence."""
+    keys = keys_of(conn)
+    claimed: list[RoomKeyed] = []
+    drawn = 0
+    while len(claimed) < count:
+        serials = _next_serials(conn, count - len(claimed), after=drawn)
+        drawn = serials[-1]
+        by_code = {keys.meeting_code(serial): serial for serial in serials}
+        for code in _codes_held(conn, keys, by_code):
+            del by_code[code]
+        claimed += [(serial, keys.room_id(serial), code) for code, serial in by_code.items()]
+    return claimed
+
+
+def _next_serials(conn: Connection, count: int, *, after: int) -> list[int]:
+    """``count`` serials no room has, each above ``after``."""
+    if conn.dialect == "postgresql":
+        rows = conn.fetchall(
+            "SELECT nextval(pg_get_serial_sequence('rooms', 'serial')) FROM generate_series(1, ?)",
+            (count,),
+        )
+        return [row[0] for row in rows]
+    last = max(after, conn.fetchone("SELECT coalesce(max(serial), 0) FROM rooms")[0])
+    return list(range(last + 1, last + 1 + count))
+
+
+def _codes_held(conn: Connection, keys: RoomKeys, by_code: dict[str, int]) -> set[str]:
+    """Which of these codes a live room holds: one from before derived codes, or one of an
+    earlier epoch whose serial maps to the same code."""
+    held: set[str] = set()
+    if conn.cache.get("legacy_codes_live", True):
+        # Rooms with drawn codes only ever leave: once none is live, none will be again.
+        if conn.fetchone("SELECT 1 FROM rooms WHERE legacy_keys AND is_available LIMIT 1"):
+            marks = ", ".join("?" for _ in by_code)
+            held.update(
+                row[0]
+                for row in conn.fetchall(
+                    "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available"
+                    f" AND meeting_code IN ({marks})",
+                    list(by_code),
+                )
+            )
+        else:
+            conn.cache["legacy_codes_live"] = False
+    earlier = {
+        keys.code_serial(code, epoch): code
+        for code, serial in by_code.items()
+        for epoch in range(serial // CODES_PER_EPOCH)
+    }
+    if earlier:
+        marks = ", ".join("?" for _ in earlier)
+        rows = conn.fetchall(
+            f"SELECT serial FROM rooms WHERE is_available AND serial IN ({marks})", list(earlier)
+        )
+        held.update(earlier[row[0]] for row in rows)
+    return held
 
 
 def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
     """Insert the rooms of concurrent create requests and count them in their applications,
     as inserting them one after another would, in fewer statements: each application's rooms
-    are counted in one update and inserted by one multi-row statement. A drawn meeting code
-    that is taken is drawn again. Raises when any room fails; the writer then inserts them
-    one at a time, so the failure reaches its own request only.
+    are counted in one update and inserted by one multi-row statement. Raises when any room
+    fails; the writer then inserts them one at a time, so the failure reaches its own request
+    only.
 
     Where each room had its own statements: on SQLite 11 % more creates a second on a new
     database; on PostgreSQL, against one statement a room sent in one pipelined round trip,
@@ -196,52 +280,51 @@ def _count_rooms(conn: Connection, application_id: str, rooms: int) -> tuple[boo
 
 def _insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
     """:func:`insert_rooms` for rooms of one application."""
-    codes = [insert.new_code() for insert in group]
     found, default_theme_id = _count_rooms(conn, group[0].application_id, len(group))
-    serial_of: dict[str, int] = {}
-    if found:
-        # Rooms that need no theme check: they name no theme, or name none explicitly
-        # (null), or take a default there isn't. The others are left to _finish_insert.
-        rows = [
-            insert.values(code, None)
-            for insert, code in zip(group, codes, strict=True)
-            if not insert.theme_chosen and (insert.new.theme_given or default_theme_id is None)
-        ]
-        serial_of = _insert_many(conn, rows)
+    if not found:
+        raise NotFoundError(f"application {group[0].application_id} not found")
+    claimed = claim_serials(conn, len(group))
+    # Rooms that need no theme check: they name no theme, or name none explicitly (null), or
+    # take a default there isn't. The others are left to _finish_insert.
+    plain = [
+        not insert.theme_chosen and (insert.new.theme_given or default_theme_id is None)
+        for insert in group
+    ]
+    _insert_many(
+        conn,
+        [
+            insert.values(keyed, None)
+            for insert, keyed, is_plain in zip(group, claimed, plain, strict=True)
+            if is_plain
+        ],
+    )
     return [
-        _finish_insert(conn, insert, code, found, default_theme_id, serial_of.get(insert.room_id))
-        for insert, code in zip(group, codes, strict=True)
+        _finish_insert(conn, insert, keyed, default_theme_id, inserted=is_plain)
+        for insert, keyed, is_plain in zip(group, claimed, plain, strict=True)
     ]
 
 
-def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-    """Insert rooms (rows of _INSERT_COLUMNS values); the serial of each inserted, by id. A
-    room whose meeting code is taken is skipped, and left out of the answer."""
-    serial_of: dict[str, int] = {}
+def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rooms (rows of _INSERT_COLUMNS values)."""
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
         values = ", ".join([f"({_INSERT_VALUES})"] * len(chunk))
-        inserted = conn.fetchall(
-            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES {values}"
-            " ON CONFLICT DO NOTHING RETURNING id, serial",
+        conn.execute(
+            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES {values}",
             [value for row in chunk for value in row],
         )
-        serial_of.update((row[0], row[1]) for row in inserted)
-    return serial_of
 
 
 def _finish_insert(
     conn: Connection,
     insert: RoomInsert,
-    code: str,
-    found: bool,
+    keyed: RoomKeyed,
     default_theme_id: str | None,
-    serial: int | None,
+    *,
+    inserted: bool,
 ) -> RoomRecord:
-    """After the application's count: check the theme, and insert the room unless the
-    count's statement did (``serial``), drawing another code while the one drawn is taken."""
-    if not found:
-        raise NotFoundError(f"application {insert.application_id} not found")
+    """After the application's count: check the theme, and insert the room unless
+    _insert_many did."""
     new = insert.new
     theme_id = new.theme_id if new.theme_given else default_theme_id
     short_url = None
@@ -250,19 +333,15 @@ def _finish_insert(
         if theme is None:
             raise BadRequestError(f"Failed to create room because theme id {theme_id} not found")
         short_url = theme[0]
-    while serial is None:
-        inserted = conn.fetchone(
-            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES})"
-            " ON CONFLICT DO NOTHING RETURNING serial",
-            insert.values(code, theme_id),
+    if not inserted:
+        conn.execute(
+            f"INSERT INTO rooms ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES})",
+            insert.values(keyed, theme_id),
         )
-        if inserted is not None:
-            serial = inserted[0]
-        else:  # the code belongs to another live room: draw again
-            code = insert.new_code()
+    serial, room_id, code = keyed
     return RoomRecord(
         serial,
-        insert.room_id,
+        room_id,
         insert.application_id,
         new.display_name,
         new.metadata,
@@ -279,62 +358,81 @@ def _finish_insert(
     )
 
 
-async def get_room_row(conn: Reader, application_id: str, room_id: str) -> RoomRow:
-    row = await conn.row(f"{_SELECT} WHERE r.id = ? AND {_LIVE}", (room_id, application_id))
+def _match(ref: RoomRef) -> tuple[str, tuple[Any, ...]]:
+    """The condition on ``rooms r`` that finds the room ``ref`` names: by its serial, or, for
+    a room from before derived ids, by the index of their ids."""
+    if ref.serial is not None:
+        return "r.serial = ? AND r.id = ?", (ref.serial, ref.id)
+    return "r.id = ? AND r.legacy_keys", (ref.id,)
+
+
+def room_match(conn: Connection, room_id: str) -> tuple[str, tuple[Any, ...]]:
+    """:func:`_match` for a room id, inside a write: the condition on ``rooms r`` and its
+    parameters. Never ``r.id = ?`` alone: no index covers every room's id."""
+    return _match(keys_of(conn).ref(room_id))
+
+
+async def get_room_row(conn: Reader, application_id: str, ref: RoomRef) -> RoomRow:
+    match, params = _match(ref)
+    row = await conn.row(f"{_SELECT} WHERE {match} AND {_LIVE}", (*params, application_id))
     if row is None:
-        raise room_not_found(room_id)
+        raise room_not_found(ref.id)
     return tuple(row)
 
 
 _SELECT_BY_KEYS = _SELECT.replace(
     " FROM rooms r",
-    ", k.ord FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS k (id, application_id, ord)"
-    " JOIN rooms r ON r.id = k.id AND r.application_id = k.application_id"
-    " AND r.deleted_at IS NULL",
+    ", k.ord FROM unnest(?::bigint[], ?::text[], ?::text[]) WITH ORDINALITY"
+    " AS k (serial, id, application_id, ord)"
+    " JOIN rooms r ON r.serial = k.serial AND r.id = k.id"
+    " AND r.application_id = k.application_id AND r.deleted_at IS NULL",
 )
 
-# SQLite has no arrays: the keys are rows of a VALUES list, (ordinal, id, application) each,
-# at most this many a statement (three parameters each stays under the limit of 999
+# SQLite has no arrays: the keys are rows of a VALUES list, (ordinal, serial, id, application)
+# each, at most this many a statement (four parameters each stays under the limit of 999
 # parameters a statement of SQLite before 3.32).
 _SQLITE_KEYS_PER_READ = 64
 
 
 @functools.lru_cache(maxsize=_SQLITE_KEYS_PER_READ)
 def _sqlite_select_by_keys(count: int) -> str:
-    keys = ", ".join(["(?, ?, ?)"] * count)
+    keys = ", ".join(["(?, ?, ?, ?)"] * count)
     return _SELECT.replace(
         " FROM rooms r",
         f", k.column1 FROM (VALUES {keys}) AS k"
-        " JOIN rooms r ON r.id = k.column2 AND r.application_id = k.column3"
-        " AND r.deleted_at IS NULL",
+        " JOIN rooms r ON r.serial = k.column2 AND r.id = k.column3"
+        " AND r.application_id = k.column4 AND r.deleted_at IS NULL",
     )
 
 
-async def get_room_rows(conn: Reader, keys: list[tuple[str, str]]) -> list[RoomRow | NotFoundError]:
-    """:func:`get_room_row` for each ``(application_id, room_id)``: the row, or the error. The
-    rooms of several keys are read by one statement, each key joined to its room by the
-    unique index on ids (tests/store/test_room_reads.py)."""
-    if len(keys) == 1:
-        try:
-            return [await get_room_row(conn, *keys[0])]
-        except NotFoundError as error:
-            return [error]
-    if conn.dialect == "postgresql":
-        rows = await conn.rows(
-            _SELECT_BY_KEYS, ([key[1] for key in keys], [key[0] for key in keys])
-        )
+async def get_room_rows(
+    conn: Reader, keys: list[tuple[str, RoomRef]]
+) -> list[RoomRow | NotFoundError]:
+    """:func:`get_room_row` for each ``(application_id, room)``: the row, or the error. The
+    rooms of several keys are read by one statement, each key joined to its room by its
+    serial (tests/store/test_room_reads.py); a room from before derived ids alone."""
+    found: dict[int, RoomRow | NotFoundError] = {}
+    derived = []
+    for n, (application_id, ref) in enumerate(keys, 1):
+        if ref.serial is None or len(keys) == 1:
+            try:
+                found[n] = await get_room_row(conn, application_id, ref)
+            except NotFoundError as error:
+                found[n] = error
+        else:
+            derived.append((n, ref.serial, ref.id, application_id))
+    if conn.dialect == "postgresql" and derived:
+        _, serials, ids, applications = (list(column) for column in zip(*derived, strict=True))
+        rows = await conn.rows(_SELECT_BY_KEYS, (serials, ids, applications))
+        # PostgreSQL numbers the keys it was given: back to the numbers of all the keys.
+        found.update((derived[row[-1] - 1][0], tuple(row[:-1])) for row in rows)
     else:
-        rows = []
-        for start in range(0, len(keys), _SQLITE_KEYS_PER_READ):
-            chunk = keys[start : start + _SQLITE_KEYS_PER_READ]
-            params = [
-                value
-                for ordinal, (application_id, room_id) in enumerate(chunk, start + 1)
-                for value in (ordinal, room_id, application_id)
-            ]
-            rows += await conn.rows(_sqlite_select_by_keys(len(chunk)), params)
-    by_ord = {row[-1]: tuple(row[:-1]) for row in rows}
-    return [by_ord.get(n) or room_not_found(key[1]) for n, key in enumerate(keys, 1)]
+        for start in range(0, len(derived), _SQLITE_KEYS_PER_READ):
+            chunk = derived[start : start + _SQLITE_KEYS_PER_READ]
+            params = [value for key in chunk for value in key]
+            rows = await conn.rows(_sqlite_select_by_keys(len(chunk)), params)
+            found.update((row[-1], tuple(row[:-1])) for row in rows)
+    return [found.get(n) or room_not_found(key[1].id) for n, key in enumerate(keys, 1)]
 
 
 async def list_rooms(
@@ -400,8 +498,9 @@ async def list_room_pages(conn: Reader, asks: list[paging.PageAsk]) -> list[Room
 
 def lock_room(conn: Connection, application_id: str, room_id: str) -> RoomRecord:
     """Read a room for a change, holding its row until the transaction ends."""
+    match, params = room_match(conn, room_id)
     row = conn.fetchone(
-        f"{_SELECT} WHERE r.id = ? AND {_LIVE}{_for_update(conn)}", (room_id, application_id)
+        f"{_SELECT} WHERE {match} AND {_LIVE}{_for_update(conn)}", (*params, application_id)
     )
     if row is None:
         raise room_not_found(room_id)
@@ -445,10 +544,11 @@ def delete_room(
 ) -> ExpiredRoom | None:
     """Remove a room from reads and lists; its meeting code is free again. Returns the room
     when this expired it (it was still available), None when it had expired before."""
+    match, params = room_match(conn, room_id)
     row = conn.fetchone(
         "SELECT serial, is_available, type, created_at, metadata, options FROM rooms"
-        f" r WHERE r.id = ? AND {_LIVE}{_for_update(conn)}",
-        (room_id, application_id),
+        f" r WHERE {match} AND {_LIVE}{_for_update(conn)}",
+        (*params, application_id),
     )
     if row is None:
         raise room_not_found(room_id)

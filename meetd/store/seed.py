@@ -2,14 +2,13 @@
 
 Rows are written in large transactions straight into the tables, bypassing the API, so a
 million rooms take seconds rather than hours. They are long-term rooms expiring in a year,
-with meeting codes that stay unique among available rooms.
+with ids and meeting codes derived from their serials as the API's are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
 import time
 
 import msgspec
@@ -18,6 +17,7 @@ from meetd.domain.randomness import new_uuid
 from meetd.domain.rooms import DEFAULT_OPTIONS
 from meetd.store import migrations
 from meetd.store.database import Connection, open_database
+from meetd.store.rooms import claim_serials
 
 CHUNK = 10_000
 
@@ -29,9 +29,6 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
         database.write_blocking(migrations.upgrade)
         now = time.time_ns() // 1_000_000
         options = msgspec.json.encode(DEFAULT_OPTIONS).decode()
-        # Codes run on from a random base: unique among themselves, and far from the random
-        # codes the API draws only by chance (ON CONFLICT below skips a rare clash).
-        base = secrets.randbelow(899_999_999 - count) + 100_000_000
         done = 0
         while done < count:
             size = min(CHUNK, count - done)
@@ -39,7 +36,6 @@ def seed_rooms(database_url: str, application_id: str, count: int) -> int:
                 _insert_chunk,
                 application_id=application_id,
                 start=done,
-                base=base,
                 size=size,
                 now=now,
                 options=options,
@@ -79,7 +75,6 @@ def _insert_chunk(
     *,
     application_id: str,
     start: int,
-    base: int,
     size: int,
     now: int,
     options: str,
@@ -87,11 +82,12 @@ def _insert_chunk(
     year = 365 * 24 * 3600 * 1000
     rows = [
         (
-            new_uuid(),
+            serial,
+            room_id,
             application_id,
             f"seeded room {start + i}",
             "long_term",
-            str(base + start + i),
+            code,
             new_uuid(),
             "seeded",
             False,
@@ -100,12 +96,12 @@ def _insert_chunk(
             now + year,
             True,
         )
-        for i in range(size)
+        for i, (serial, room_id, code) in enumerate(claim_serials(conn, size))
     ]
     conn.executemany(
-        "INSERT INTO rooms (id, application_id, display_name, type, meeting_code,"
+        "INSERT INTO rooms (serial, id, application_id, display_name, type, meeting_code,"
         " host_participant_id, host_token, expire_after_use, options, created_at, expires_at,"
-        " is_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        " is_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 

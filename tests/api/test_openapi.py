@@ -11,7 +11,6 @@ requests every time; set MEETD_FUZZ_EXAMPLES to search further locally.
 from __future__ import annotations
 
 import os
-import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -119,7 +118,7 @@ OPERATIONS = [
 @pytest.fixture
 def fuzz_client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
     """Like ``client``, but a server error comes back as a 500 for the checks to see."""
-    app = create_app(settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    app = create_app(settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url=PUBLIC_URL, raise_server_exceptions=False) as test_client:
         yield test_client
 

@@ -3,7 +3,6 @@ List), with a property test that walking the links visits every room once."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -388,7 +387,7 @@ def property_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         },
         environ={},
     )
-    app = create_app(app_settings, clock=FakeClock(), rng=random.Random(7), run_sweeper=False)
+    app = create_app(app_settings, clock=FakeClock(), run_sweeper=False)
     with TestClient(app, base_url=BASE) as test_client:
         yield test_client
 

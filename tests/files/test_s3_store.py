@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import calendar
 import json
-import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,7 +171,7 @@ def test_stale_temporary_objects_are_deleted(s3: S3FileStore) -> None:
 def s3_client(s3_settings: Settings, s3: S3FileStore) -> Iterator[TestClient]:
     # meetd's clock near the bucket's: an upload's age is LastModified against meetd's now.
     clock = FakeClock(time.time_ns() // 1_000_000)
-    app = create_app(s3_settings, clock=clock, rng=random.Random(7), run_sweeper=False)
+    app = create_app(s3_settings, clock=clock, run_sweeper=False)
     with TestClient(app, base_url="https://meet.example.test") as test_client:
         yield test_client
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 import threading
 import uuid
 from typing import Any
@@ -37,19 +36,16 @@ def set_urls(db: Database, application_id: str, **urls: str) -> None:
 def new_room(db: Database, application_id: str, **body: Any) -> str:
     """A room inserted as ``POST /rooms`` inserts it."""
     new = parse_new_room({"display_name": "r", **body}, now_ms=T0, min_lead_seconds=600)
-    room_id = str(uuid.uuid4())
     insert = rooms.RoomInsert(
-        room_id=room_id,
         application_id=application_id,
         new=new,
         expires_at=T0 + 600_000,
         created_at=T0,
         host_participant_id=str(uuid.uuid4()),
         host_token="t",
-        new_code=lambda: str(random.randrange(10**8, 10**9)),
     )
-    db.write_blocking(lambda c: rooms.insert_rooms(c, [insert]))
-    return room_id
+    (record,) = db.write_blocking(lambda c: rooms.insert_rooms(c, [insert]))
+    return record.id
 
 
 def emit_in(conn: Connection, application_id: str, room_id: str, at: int) -> events.EventRecord:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from meetd.domain.room_keys import RoomRef
 from meetd.store import events, migrations, rooms
 from meetd.store.database import Database, open_database
 from meetd.store.pg_readers import numbered
@@ -172,3 +174,36 @@ def test_a_page_without_a_bound_asks_nothing_beyond_it(skewed: tuple[str, str, s
     blocks = subplan_blocks(generic_plan(url, sql, params, run=True))
     assert len(blocks) == 3  # before, beyond, the total
     assert max(blocks) <= 3, blocks
+
+
+def room_seeks(plan: dict[str, Any]) -> set[tuple[str, str]]:
+    """How the plan reads rooms: ``(node type and index, index condition)`` each."""
+    found = set()
+    if plan.get("Relation Name") == "rooms":
+        index = f"{plan['Node Type']} {plan.get('Index Name', '')}"
+        found.add((index, str(plan.get("Index Cond", ""))))
+    for child in plan.get("Plans", []):
+        found |= room_seeks(child)
+    return found
+
+
+def test_rooms_are_read_by_their_serial_or_the_legacy_index(
+    skewed: tuple[str, str, str, str],
+) -> None:
+    """GET reads: a derived id by its serial (alone, and shared by several requests), an id
+    from before derived ids by the partial index of those (meetd.domain.room_keys). Either
+    index that leads with the serial, or with the application and then the serial, finds the
+    one row at once."""
+    url, big, _, _ = skewed
+    serial, legacy = RoomRef(str(uuid.uuid4()), 7), RoomRef(str(uuid.uuid4()), None)
+    shared = [[7, 8], [serial.id, serial.id], [big, big]]
+    for sql, params in (
+        (f"{rooms._SELECT} WHERE {rooms._match(serial)[0]} AND {rooms._LIVE}", [7, serial.id, big]),
+        (rooms._SELECT_BY_KEYS, shared),
+    ):
+        ((index, condition),) = room_seeks(generic_plan(url, sql, params))
+        assert index in ("Index Scan rooms_pkey", "Index Scan rooms_by_application"), index
+        assert "serial = " in condition, condition
+    sql = f"{rooms._SELECT} WHERE {rooms._match(legacy)[0]} AND {rooms._LIVE}"
+    ((index, condition),) = room_seeks(generic_plan(url, sql, [legacy.id, big]))
+    assert (index, condition) == ("Index Scan rooms_legacy_id", "(id = $1)")

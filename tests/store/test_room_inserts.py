@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,27 +22,17 @@ from tests.store.conftest import new_application
 T0 = 1_800_000_000_000
 
 
-_FRESH_CODES = (str(100_000_000 + n) for n in itertools.count(7_000))  # never drawn twice
+_NAMES = (f"room {n}" for n in itertools.count())
 
 
-def codes(*drawn: str) -> Callable[[], str]:
-    """Meeting codes in this order, then fresh ones."""
-    sequence = itertools.chain(drawn, _FRESH_CODES)
-    return lambda: next(sequence)
-
-
-def room_insert(
-    application_id: str, new_code: Callable[[], str] | None = None, **body: Any
-) -> rooms.RoomInsert:
+def room_insert(application_id: str, **body: Any) -> rooms.RoomInsert:
     return rooms.RoomInsert(
-        room_id=str(uuid.uuid4()),
         application_id=application_id,
-        new=parse_new_room({"display_name": "r", **body}, now_ms=T0, min_lead_seconds=600),
+        new=parse_new_room({"display_name": next(_NAMES), **body}, now_ms=T0, min_lead_seconds=600),
         expires_at=T0 + 600_000,
         created_at=T0,
         host_participant_id=str(uuid.uuid4()),
         host_token="t",
-        new_code=new_code or codes(),
     )
 
 
@@ -80,20 +69,28 @@ def stored_codes(db: Database, application_id: str) -> dict[str, str]:
     return {row[0]: row[1] for row in rows}
 
 
+def assert_made_for(records: list[Any], batch: list[rooms.RoomInsert], db: Database) -> None:
+    """Each record is its insert's room, in order, with the id and meeting code its serial
+    derives (meetd.domain.room_keys), every serial its own."""
+    assert [r.display_name for r in records] == [i.new.display_name for i in batch]
+    keys = db.write_blocking(rooms.keys_of)
+    assert [(r.id, r.meeting_code) for r in records] == [
+        (keys.room_id(r.serial), keys.meeting_code(r.serial)) for r in records
+    ]
+    assert len({r.serial for r in records}) == len(records)
+
+
 def test_inserts_together_as_one_after_another(db: Database, application_id: str) -> None:
     theme = new_theme(db, application_id)
-    clash = codes("111111111", "111111111", "222222222")  # the second room's first code is taken
     batch = [
-        room_insert(application_id, clash),
-        room_insert(application_id, clash),
+        room_insert(application_id),
+        room_insert(application_id),
         room_insert(application_id, theme_id=theme.id),
         room_insert(application_id, type="long_term", expires_at="2027-01-15T10:00:00Z"),
     ]
     records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
 
-    assert [r.id for r in records] == [i.room_id for i in batch]
-    assert len({r.serial for r in records}) == 4
-    assert [r.meeting_code for r in records[:2]] == ["111111111", "222222222"]
+    assert_made_for(records, batch, db)
     assert records[2].theme_id == theme.id
     assert records[3].type == "long_term"
     assert stored_codes(db, application_id) == {r.id: r.meeting_code for r in records}
@@ -130,7 +127,7 @@ def test_rooms_of_several_applications_together(db: Database, application_id: st
     ]
     records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
 
-    assert [r.id for r in records] == [i.room_id for i in batch]
+    assert_made_for(records, batch, db)
     assert [r.application_id for r in records] == [i.application_id for i in batch]
     assert [r.theme_id for r in records] == [None, theme.id, None, None, theme.id]
     assert [r.short_company_url for r in records] == [None] * 5  # the theme has none
@@ -141,18 +138,15 @@ def test_rooms_of_several_applications_together(db: Database, application_id: st
     assert len(set(serials)) == 5
 
 
-def test_a_code_taken_by_an_earlier_room_is_drawn_again(db: Database, application_id: str) -> None:
-    first = db.write_blocking(
-        lambda c: rooms.insert_rooms(c, [room_insert(application_id, codes("333333333"))])
-    )[0]
-    clash = codes("333333333", "444444444")
-    batch = [room_insert(application_id), room_insert(application_id, clash)]
+def test_later_rooms_take_the_next_serials(db: Database, application_id: str) -> None:
+    first_batch = [room_insert(application_id)]
+    first = db.write_blocking(lambda c: rooms.insert_rooms(c, first_batch))
+    batch = [room_insert(application_id), room_insert(application_id)]
     records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
 
-    assert first.meeting_code == "333333333"
-    assert records[1].meeting_code == "444444444"
-    assert stored_codes(db, application_id)[records[1].id] == "444444444"
-    assert room_count(db, application_id) == 3
+    assert_made_for(first + records, first_batch + batch, db)
+    assert [r.serial for r in records] == [first[0].serial + 1, first[0].serial + 2]
+    assert stored_codes(db, application_id) == {r.id: r.meeting_code for r in first + records}
 
 
 def test_one_failing_room_fails_the_call(db: Database, application_id: str) -> None:
@@ -193,7 +187,7 @@ def run_together(db: Database, batch: list[rooms.RoomInsert]) -> tuple[list[Any]
 def test_concurrent_requests_share_one_call(db: Database, application_id: str) -> None:
     batch = [room_insert(application_id) for _ in range(8)]
     results, calls = run_together(db, batch)
-    assert [r.id for r in results] == [i.room_id for i in batch]
+    assert_made_for(results, batch, db)
     assert room_count(db, application_id) == 8
     assert calls == [8]
 
@@ -219,6 +213,6 @@ def test_concurrent_requests_each_get_their_own_room_or_error(
     assert isinstance(results[1], NotFoundError)
     assert isinstance(results[3], BadRequestError)
     inserted = [r for r in results if isinstance(r, rooms.RoomRecord)]
-    assert [r.id for r in inserted] == [i.room_id for n, i in enumerate(batch) if n not in (1, 3)]
+    assert_made_for(inserted, [i for n, i in enumerate(batch) if n not in (1, 3)], db)
     assert set(stored_codes(db, application_id)) == {r.id for r in inserted}
     assert room_count(db, application_id) == 8

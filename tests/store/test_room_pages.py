@@ -25,10 +25,10 @@ def seeded(db: Database) -> dict[str, list[int]]:
     first, second, empty = new_application(db), new_application(db), new_application(db)
     inserts = [room_insert(first if n % 3 else second) for n in range(14)]
     records = db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
-    db.write_blocking(lambda c: rooms.delete_room(c, first, inserts[4].room_id, T_DELETED))
+    db.write_blocking(lambda c: rooms.delete_room(c, first, records[4].id, T_DELETED))
     live: dict[str, list[int]] = {first: [], second: [], empty: []}
     for record in records:
-        if record.id != inserts[4].room_id:
+        if record.id != records[4].id:
             live[record.application_id].append(record.serial)
     return {application: sorted(serials) for application, serials in live.items()}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from meetd.domain.room_keys import RoomRef
 from meetd.errors import NotFoundError
 from meetd.store import migrations, rooms
 from meetd.store.database import Database, open_database
@@ -18,25 +19,33 @@ from tests.store.conftest import new_application
 from tests.store.test_room_inserts import room_insert
 
 
+def refs(db: Database, keys: list[tuple[str, str]]) -> list[tuple[str, RoomRef]]:
+    """``(application_id, room_id)`` keys as a request names them (RoomRef)."""
+    room_keys = db.write_blocking(rooms.keys_of)
+    return [(application_id, room_keys.ref(room_id)) for application_id, room_id in keys]
+
+
 def test_rows_in_order_with_an_error_for_each_room_not_found(
     db: Database, application_id: str
 ) -> None:
     other = new_application(db)
-    mine = [room_insert(application_id) for _ in range(4)]
-    theirs = room_insert(other)
-    db.write_blocking(lambda c: rooms.insert_rooms(c, [*mine, theirs]))
-    deleted = mine[3].room_id
+    inserts = [room_insert(application_id) for _ in range(4)] + [room_insert(other)]
+    *mine, theirs = db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    deleted = mine[3].id
     db.write_blocking(lambda c: rooms.delete_room(c, application_id, deleted, now_ms=0))
     missing = str(uuid.uuid4())
-    keys = [
-        (application_id, mine[2].room_id),
-        (application_id, missing),
-        (application_id, mine[0].room_id),
-        (application_id, theirs.room_id),  # another application's room
-        (application_id, mine[2].room_id),  # the same room twice
-        (other, theirs.room_id),
-        (application_id, deleted),
-    ]
+    keys = refs(
+        db,
+        [
+            (application_id, mine[2].id),
+            (application_id, missing),
+            (application_id, mine[0].id),
+            (application_id, theirs.id),  # another application's room
+            (application_id, mine[2].id),  # the same room twice
+            (other, theirs.id),
+            (application_id, deleted),
+        ],
+    )
 
     async def read() -> tuple[list[Any], list[Any]]:
         together = await db.read(lambda c: rooms.get_room_rows(c, keys))
@@ -64,34 +73,36 @@ def test_rows_in_order_with_an_error_for_each_room_not_found(
     ]
     assert [str(found) for found in together if isinstance(found, NotFoundError)] == [
         f"The room with id: {missing} could not be found",
-        f"The room with id: {theirs.room_id} could not be found",
+        f"The room with id: {theirs.id} could not be found",
         f"The room with id: {deleted} could not be found",
     ]
-    assert together[0][1] == mine[2].room_id  # type: ignore[index]
+    assert together[0][1] == mine[2].id  # type: ignore[index]
 
 
 @pytest.mark.parametrize("requests", [1, 9])
 def test_concurrent_reads_share_one_query(db: Database, application_id: str, requests: int) -> None:
     inserts = [room_insert(application_id) for _ in range(requests)]
-    db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
     calls: list[int] = []
 
-    async def get_room_rows(conn: Any, keys: list[tuple[str, str]]) -> list[Any]:
+    async def get_room_rows(conn: Any, keys: list[tuple[str, RoomRef]]) -> list[Any]:
         calls.append(len(keys))
         return await rooms.get_room_rows(conn, keys)
 
+    ids = [record.id for record in records]
+    ids[-1] = str(uuid.uuid4())  # the last request asks for a room that does not exist
+    keys = refs(db, [(application_id, room_id) for room_id in ids])
+
     async def main() -> list[Any]:
-        ids = [insert.room_id for insert in inserts]
-        ids[-1] = str(uuid.uuid4())  # the last request asks for a room that does not exist
         found = await asyncio.gather(
-            *(db.read_together(get_room_rows, (application_id, room_id)) for room_id in ids),
+            *(db.read_together(get_room_rows, key) for key in keys),
             return_exceptions=True,
         )
         await db.close_reads()
         return found
 
     results = asyncio.run(main())
-    assert [row[1] for row in results[:-1]] == [insert.room_id for insert in inserts[:-1]]
+    assert [row[1] for row in results[:-1]] == ids[:-1]
     assert isinstance(results[-1], NotFoundError)
     assert calls == [requests]  # one call for all the requests of the loop iteration
 
@@ -146,10 +157,10 @@ def test_more_keys_than_one_statement_takes(db: Database, application_id: str) -
     """SQLite reads the rooms of 64 keys a statement: past that, each key still gets its own
     room, in order, across the statements."""
     inserts = [room_insert(application_id) for _ in range(100)]
-    db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
-    ids = [insert.room_id for insert in inserts]
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, inserts))
+    ids = [record.id for record in records]
     ids[3] = ids[70] = str(uuid.uuid4())  # missing, in the first and in the second statement
-    keys = [(application_id, room_id) for room_id in [*ids, *reversed(ids)]]
+    keys = refs(db, [(application_id, room_id) for room_id in [*ids, *reversed(ids)]])
 
     async def read() -> list[Any]:
         found = await db.read(lambda c: rooms.get_room_rows(c, keys))
@@ -158,25 +169,26 @@ def test_more_keys_than_one_statement_takes(db: Database, application_id: str) -
 
     found = asyncio.run(read())
     assert len(found) == 200
-    for (_, room_id), row in zip(keys, found, strict=True):
-        if room_id in (ids[3], ids[70]):
+    for (_, ref), row in zip(keys, found, strict=True):
+        if ref.id in (ids[3], ids[70]):
             assert isinstance(row, NotFoundError)
         else:
-            assert isinstance(row, tuple) and row[1] == room_id
+            assert isinstance(row, tuple) and row[1] == ref.id
 
 
-def test_sqlite_finds_each_key_by_the_index_on_ids(tmp_path: Any) -> None:
+def test_sqlite_finds_each_key_by_its_serial(tmp_path: Any) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'meetd.sqlite3'}")
     try:
         db.write_blocking(migrations.upgrade)
         statement = rooms._sqlite_select_by_keys(3)
         plan = db.read_blocking(
             lambda c: c.rows(
-                f"EXPLAIN QUERY PLAN {statement}", [1, "a", "b", 2, "c", "d", 3, "e", "f"]
+                f"EXPLAIN QUERY PLAN {statement}",
+                [1, 11, "a", "b", 2, 12, "c", "d", 3, 13, "e", "f"],
             )
         )
     finally:
         db.close()
     steps = [row[-1] for row in plan]
-    assert "SEARCH r USING INDEX sqlite_autoindex_rooms_1 (id=?)" in steps
+    assert "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)" in steps
     assert not any(step.startswith("SCAN r") for step in steps)

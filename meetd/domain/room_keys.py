@@ -1,0 +1,141 @@
+"""A room's id and meeting code, derived from its serial by keyed permutations.
+
+A room's id is a version 4 UUID and its meeting code 9 digits, and both must look random
+(contract §1, §4): nobody should learn from one room's id or code anything about another's.
+Drawn at random, each needed a unique index, and each new room landed on a random page of
+both: with a million rooms, most of a create's store work (docs/performance.md, the twelfth
+session). Here both are *encryptions of the serial* under a key of the database's own:
+
+- the id is the serial's 122-bit block through a Feistel network (4 rounds, keyed BLAKE2b as
+  the round function), written into a UUID's 122 free bits. Decrypting an id gives back the
+  serial, so a room is found by its primary key, and no index on ids is needed. A block that
+  decrypts to a number of more than 63 bits is no id of this scheme (a room from before it,
+  or nobody's);
+- the meeting code is the serial's place in its *epoch* of 900 000 000 serials through a
+  permutation of the 900 000 000 codes (a Feistel network on 30 bits, 8 rounds, walking the
+  cycle until the result is in range), tweaked by the epoch. Within an epoch two rooms never
+  share a code; across epochs they may, and the writer skips a serial whose code a live room
+  of an earlier epoch holds (:mod:`meetd.store.rooms`).
+
+Without the key, ids and codes are indistinguishable from random ones; with it (it lives in
+the database, so every process sharing it agrees), each maps back to its serial.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from meetd.domain.meeting_codes import HIGHEST, LOWEST
+
+CODES_PER_EPOCH = HIGHEST - LOWEST + 1  # 900 000 000
+MAX_SERIAL = 2**63 - 1
+
+_ID_HALF_BITS = 61  # a UUID has 122 free bits: two halves of 61
+_ID_HALF_MASK = (1 << _ID_HALF_BITS) - 1
+_ID_ROUNDS = 4
+_CODE_HALF_BITS = 15  # 2**30 >= 900 000 000
+_CODE_HALF_MASK = (1 << _CODE_HALF_BITS) - 1
+_CODE_ROUNDS = 8
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoomRef:
+    """A room as a request names it: its id, and its serial when the id is one of ours."""
+
+    id: str
+    serial: int | None  # None: drawn at random before derived ids (schema version 4)
+
+
+class RoomKeys:
+    """The permutations of one database, keyed by its ``room_keys`` secret."""
+
+    __slots__ = ("_code_keys", "_id_keys")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("a room key needs at least 16 bytes")
+
+        def round_keys(purpose: bytes, rounds: int) -> list[hashlib.blake2b]:
+            return [
+                hashlib.blake2b(key=secret[:64], person=purpose, salt=bytes([n]), digest_size=8)
+                for n in range(rounds)
+            ]
+
+        self._id_keys = round_keys(b"meetd-room-id", _ID_ROUNDS)
+        self._code_keys = round_keys(b"meetd-code", _CODE_ROUNDS)
+
+    # -- ids ---------------------------------------------------------------------------------
+    def room_id(self, serial: int) -> str:
+        """The id of the room with this serial: a version 4 UUID, lower case."""
+        if not 0 < serial <= MAX_SERIAL:
+            raise ValueError(f"serial out of range: {serial}")
+        left, right = serial >> _ID_HALF_BITS, serial & _ID_HALF_MASK
+        for keyed in self._id_keys:
+            left, right = right, left ^ _round(keyed, right, _ID_HALF_MASK)
+        bits = (left << _ID_HALF_BITS) | right
+        # 122 bits around the version (4 bits, after 48) and the variant (2, after 64).
+        value = (
+            (bits >> 74) << 80
+            | 0x4 << 76
+            | ((bits >> 62) & 0xFFF) << 64
+            | 0b10 << 62
+            | (bits & ((1 << 62) - 1))
+        )
+        text = f"{value:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+    def serial_of_id(self, room_id: str) -> int | None:
+        """The serial whose id this is, or None when no serial's id is this (a room's from
+        before derived ids, or nobody's, or no UUID at all)."""
+        if len(room_id) != 36 or room_id != room_id.lower():
+            return None
+        try:
+            value = int(room_id.replace("-", ""), 16)
+        except ValueError:
+            return None
+        if (value >> 76) & 0xF != 4 or (value >> 62) & 0b11 != 0b10:
+            return None
+        bits = (value >> 80) << 74 | ((value >> 64) & 0xFFF) << 62 | (value & ((1 << 62) - 1))
+        left, right = bits >> _ID_HALF_BITS, bits & _ID_HALF_MASK
+        for keyed in reversed(self._id_keys):
+            left, right = right ^ _round(keyed, left, _ID_HALF_MASK), left
+        serial = (left << _ID_HALF_BITS) | right
+        return serial if 0 < serial <= MAX_SERIAL else None
+
+    def ref(self, room_id: str) -> RoomRef:
+        return RoomRef(room_id, self.serial_of_id(room_id))
+
+    # -- meeting codes -------------------------------------------------------------------------
+    def meeting_code(self, serial: int) -> str:
+        """The meeting code of the room with this serial: 9 digits, no leading zero."""
+        epoch, place = divmod(serial, CODES_PER_EPOCH)
+        return str(LOWEST + self._code_step(place, epoch, encrypt=True))
+
+    def code_serial(self, code: str, epoch: int) -> int:
+        """The serial of ``epoch`` whose meeting code is ``code`` (the inverse of
+        :meth:`meeting_code` within an epoch)."""
+        place = self._code_step(int(code) - LOWEST, epoch, encrypt=False)
+        return epoch * CODES_PER_EPOCH + place
+
+    def _code_step(self, value: int, epoch: int, *, encrypt: bool) -> int:
+        # Walking the cycle: the permutation of 2**30 values, applied again while the result
+        # is out of range, is a permutation of the range.
+        tweak = epoch.to_bytes(8, "big")
+        keys = self._code_keys if encrypt else self._code_keys[::-1]
+        while True:
+            left, right = value >> _CODE_HALF_BITS, value & _CODE_HALF_MASK
+            for keyed in keys:
+                if encrypt:
+                    left, right = right, left ^ _round(keyed, right, _CODE_HALF_MASK, tweak)
+                else:
+                    left, right = right ^ _round(keyed, left, _CODE_HALF_MASK, tweak), left
+            value = (left << _CODE_HALF_BITS) | right
+            if value < CODES_PER_EPOCH:
+                return value
+
+
+def _round(keyed: hashlib.blake2b, half: int, mask: int, tweak: bytes = b"") -> int:
+    h = keyed.copy()
+    h.update(tweak + half.to_bytes(8, "big"))
+    return int.from_bytes(h.digest(), "big") & mask

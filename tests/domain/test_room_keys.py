@@ -1,0 +1,94 @@
+"""Room ids and meeting codes derived from serials (meetd.domain.room_keys): each a valid
+version 4 UUID or 9-digit code, each mapping back to its serial, and keyed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meetd.domain.room_keys import CODES_PER_EPOCH, MAX_SERIAL, RoomKeys
+
+KEYS = RoomKeys(bytes(range(32)))
+serials = st.integers(min_value=1, max_value=MAX_SERIAL)
+
+
+@given(serials)
+def test_an_id_is_a_version_4_uuid_that_gives_back_its_serial(serial: int) -> None:
+    room_id = KEYS.room_id(serial)
+    parsed = uuid.UUID(room_id)
+    assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+    assert str(parsed) == room_id  # canonical: lower case, hyphens in place
+    assert KEYS.serial_of_id(room_id) == serial
+    assert KEYS.ref(room_id).serial == serial
+
+
+@given(st.uuids(version=4))
+def test_a_random_uuid_is_nobodys_serial(drawn: uuid.UUID) -> None:
+    # Decrypted, a random id is a random 122-bit number: one of 63 bits once in 2**59.
+    assert KEYS.serial_of_id(str(drawn)) is None
+    assert KEYS.ref(str(drawn)).serial is None
+
+
+@pytest.mark.parametrize("version", [1, 3, 5, 7])
+def test_an_id_of_another_uuid_version_is_nobodys_serial(version: int) -> None:
+    derived = uuid.UUID(KEYS.room_id(12345))
+    other = uuid.UUID(int=derived.int & ~(0xF << 76) | version << 76)
+    assert KEYS.serial_of_id(str(other)) is None
+
+
+@given(serials)
+def test_a_code_is_nine_digits_that_give_back_their_serial(serial: int) -> None:
+    code = KEYS.meeting_code(serial)
+    assert len(code) == 9 and code.isdigit() and code[0] != "0"
+    assert KEYS.code_serial(code, serial // CODES_PER_EPOCH) == serial
+
+
+def test_consecutive_serials_get_distinct_unrelated_looking_codes_and_ids() -> None:
+    codes = [KEYS.meeting_code(serial) for serial in range(1, 50_001)]
+    ids = [KEYS.room_id(serial) for serial in range(1, 50_001)]
+    assert len(set(codes)) == len(codes)
+    assert len(set(ids)) == len(ids)
+    # Not in the serials' order, and spread over the whole range of codes.
+    assert codes != sorted(codes)
+    assert int(min(codes)) < 110_000_000 and int(max(codes)) > 990_000_000
+    first_digits = {code[0] for code in codes}
+    assert first_digits == set("123456789")
+
+
+def test_an_epoch_has_codes_of_its_own() -> None:
+    serial = 777
+    assert KEYS.meeting_code(serial) != KEYS.meeting_code(serial + CODES_PER_EPOCH)
+    code = KEYS.meeting_code(serial)
+    assert KEYS.code_serial(code, 0) == serial
+    assert KEYS.code_serial(code, 1) != serial + CODES_PER_EPOCH
+
+
+def test_another_key_derives_other_ids_and_codes() -> None:
+    other = RoomKeys(bytes(range(1, 33)))
+    assert other.room_id(1) != KEYS.room_id(1)
+    assert other.meeting_code(1) != KEYS.meeting_code(1)
+    assert other.serial_of_id(KEYS.room_id(1)) != 1
+
+
+@pytest.mark.parametrize("serial", [0, -1, MAX_SERIAL + 1])
+def test_no_id_for_a_serial_out_of_range(serial: int) -> None:
+    with pytest.raises(ValueError, match="serial out of range"):
+        KEYS.room_id(serial)
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        RoomKeys(b"short")
+
+
+@pytest.mark.parametrize("text", ["x", "", "not-a-uuid-but-thirty-six-characters", "-" * 36])
+def test_what_is_no_uuid_is_nobodys_serial(text: str) -> None:
+    assert KEYS.serial_of_id(text) is None
+
+
+def test_an_id_in_upper_case_is_not_the_canonical_one() -> None:
+    # Stored ids are lower case, and the API compares them as text (tests/api).
+    assert KEYS.serial_of_id(KEYS.room_id(5).upper()) is None
