@@ -6,6 +6,7 @@ transaction (see :mod:`meetd.store.database`); none commits on its own.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from typing import Any
@@ -187,8 +188,10 @@ def claim_serials(conn: Connection, count: int) -> list[RoomKeyed]:
 
     A serial whose code a live room already holds is skipped (left unused): a room from
     before derived codes, or from an earlier epoch of serials (meetd.domain.room_keys). On
-    SQLite the serials follow the largest in the table, which the write lock holds still; on
-    PostgreSQL they come from the table's sequence."""
+    SQLite the serials follow the largest in the table, which the write lock holds still, and
+    rooms are never removed from it (a deleted room keeps its row), so a serial, and with it an
+    id, is never handed out twice; on PostgreSQL they come from the table's sequence, some at a
+    time ahead."""
     keys = keys_of(conn)
     claimed: list[RoomKeyed] = []
     drawn = 0
@@ -202,14 +205,25 @@ def claim_serials(conn: Connection, count: int) -> list[RoomKeyed]:
     return claimed
 
 
+# PostgreSQL: serials taken from the sequence this many at a time, kept by the writer's
+# connection. One round trip a batch saved: a nextval costs about 8 µs inside PostgreSQL, and
+# its statement a round trip. Serials left when meetd stops are never used: gaps, which
+# serials may have.
+_SERIALS_AHEAD = 512
+
+
 def _next_serials(conn: Connection, count: int, *, after: int) -> list[int]:
-    """``count`` serials no room has, each above ``after``."""
+    """``count`` serials no room has, in increasing order, each above ``after``."""
     if conn.dialect == "postgresql":
-        rows = conn.fetchall(
-            "SELECT nextval(pg_get_serial_sequence('rooms', 'serial')) FROM generate_series(1, ?)",
-            (count,),
-        )
-        return [row[0] for row in rows]
+        pool: collections.deque[int] = conn.cache.setdefault("serials", collections.deque())
+        if len(pool) < count:
+            rows = conn.fetchall(
+                "SELECT nextval(pg_get_serial_sequence('rooms', 'serial'))"
+                " FROM generate_series(1, ?)",
+                (max(count, _SERIALS_AHEAD),),
+            )
+            pool.extend(row[0] for row in rows)
+        return [pool.popleft() for _ in range(count)]
     last = max(after, conn.fetchone("SELECT coalesce(max(serial), 0) FROM rooms")[0])
     return list(range(last + 1, last + 1 + count))
 
@@ -305,7 +319,11 @@ def _insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[R
 
 
 def _insert_many(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert rooms (rows of _INSERT_COLUMNS values)."""
+    """Insert rooms (rows of _INSERT_COLUMNS values): on PostgreSQL by COPY, on SQLite by
+    multi-row INSERTs (whose parameters sqlite3 binds in C)."""
+    if conn.dialect == "postgresql":
+        conn.copy_rows("rooms", _INSERT_COLUMNS, rows)
+        return
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
         values = ", ".join([f"({_INSERT_VALUES})"] * len(chunk))

@@ -216,3 +216,22 @@ def test_concurrent_requests_each_get_their_own_room_or_error(
     assert_made_for(inserted, [i for n, i in enumerate(batch) if n not in (1, 3)], db)
     assert set(stored_codes(db, application_id)) == {r.id for r in inserted}
     assert room_count(db, application_id) == 8
+
+
+def test_any_text_is_stored_as_it_was_sent(db: Database, application_id: str) -> None:
+    """PostgreSQL takes a batch's rooms by COPY, whose text format escapes tabs, newlines and
+    backslashes: every character must come back as it went in."""
+    awkward = ["tab\there", "line\nbreak\r\n", "back\\slash \\N", "\\.", "é ✓ 🙂", "quote \"'", ""]
+    batch = [
+        room_insert(application_id, display_name=text or "x", metadata=text) for text in awkward
+    ]
+    records = db.write_blocking(lambda c: rooms.insert_rooms(c, batch))
+    stored = db.write_blocking(
+        lambda c: c.fetchall(
+            "SELECT display_name, metadata, options FROM rooms WHERE application_id = ?"
+            " ORDER BY serial",
+            (application_id,),
+        )
+    )
+    assert [(row[0], row[1]) for row in stored] == [(text or "x", text) for text in awkward]
+    assert [r.display_name for r in records] == [text or "x" for text in awkward]

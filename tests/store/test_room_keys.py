@@ -206,11 +206,14 @@ def test_a_serial_whose_code_a_live_room_of_an_earlier_epoch_holds_is_skipped(
 def jump_serials_to(db: Database, serial: int) -> None:
     """Make ``serial`` the next a room takes."""
     if db.dialect == "postgresql":
-        db.write_blocking(
-            lambda c: c.execute(
+
+        def jump(conn: Connection) -> None:
+            conn.execute(
                 "SELECT setval(pg_get_serial_sequence('rooms', 'serial'), ?)", (serial - 1,)
             )
-        )
+            conn.cache.pop("serials", None)  # the serials the writer took ahead
+
+        db.write_blocking(jump)
         return
     # SQLite takes the serial after the largest: a room that no one sees holds the one before.
     keys = db.write_blocking(rooms.keys_of)
