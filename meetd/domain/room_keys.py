@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 
 from meetd.domain.meeting_codes import HIGHEST, LOWEST
+
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 CODES_PER_EPOCH = HIGHEST - LOWEST + 1  # 900 000 000
 MAX_SERIAL = 2**63 - 1
@@ -88,12 +91,9 @@ class RoomKeys:
     def serial_of_id(self, room_id: str) -> int | None:
         """The serial whose id this is, or None when no serial's id is this (a room's from
         before derived ids, or nobody's, or no UUID at all)."""
-        if len(room_id) != 36 or room_id != room_id.lower():
+        if not _CANONICAL.fullmatch(room_id):
             return None
-        try:
-            value = int(room_id.replace("-", ""), 16)
-        except ValueError:
-            return None
+        value = int(room_id.replace("-", ""), 16)
         if (value >> 76) & 0xF != 4 or (value >> 62) & 0b11 != 0b10:
             return None
         bits = (value >> 80) << 74 | ((value >> 64) & 0xFFF) << 62 | (value & ((1 << 62) - 1))

@@ -20,10 +20,12 @@ _DIALECT_WORDS = {
 
 # Version 4: a room's id and meeting code are derived from its serial (meetd.domain.room_keys),
 # so neither needs a unique index any more; rooms from before keep theirs, flagged legacy_keys,
-# in partial indexes. SQLite cannot drop a UNIQUE constraint: rooms is built again, and
-# sessions (whose foreign key named rooms' ids) and recordings with it. The new tables are made
-# and filled first and the old ones dropped children first, so that no foreign key is broken on
-# the way (foreign keys stay on: a migration runs inside a write).
+# in partial indexes. The flag defaults to TRUE, and meetd writes FALSE: a room that a meetd
+# from before still inserts (it does not name the column) is one with drawn keys. SQLite
+# cannot drop a UNIQUE constraint: rooms is built again, and sessions (whose foreign key named
+# rooms' ids) and recordings with it. The new tables are made and filled first and the old
+# ones dropped children first, so that no foreign key is broken on the way (foreign keys stay
+# on: a migration runs inside a write).
 _V4_SQLITE = """
     CREATE TABLE rooms_v4 (
         serial INTEGER PRIMARY KEY,
@@ -44,7 +46,7 @@ _V4_SQLITE = """
         participant_count INTEGER NOT NULL DEFAULT 0,
         expired_at BIGINT,
         deleted_at BIGINT,
-        legacy_keys BOOLEAN NOT NULL DEFAULT FALSE
+        legacy_keys BOOLEAN NOT NULL DEFAULT TRUE
     );
     INSERT INTO rooms_v4 SELECT *, TRUE FROM rooms;
     CREATE TABLE sessions_v4 (
@@ -85,7 +87,6 @@ _V4_POSTGRESQL = """
     ALTER TABLE rooms DROP CONSTRAINT rooms_id_key;
     DROP INDEX rooms_live_meeting_code;
     ALTER TABLE rooms ADD COLUMN legacy_keys BOOLEAN NOT NULL DEFAULT TRUE;
-    ALTER TABLE rooms ALTER COLUMN legacy_keys SET DEFAULT FALSE;
 """
 _V4_BOTH = """
     CREATE UNIQUE INDEX rooms_legacy_id ON rooms (id) WHERE legacy_keys;

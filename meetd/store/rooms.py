@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import time
 from typing import Any
 
 import msgspec
@@ -115,7 +116,7 @@ def find_theme(conn: Connection, application_id: str, theme_id: str) -> tuple[st
 _INSERT_COLUMNS = (
     "serial, id, application_id, display_name, metadata, type, meeting_code,"
     " host_participant_id, host_token, theme_id, expire_after_use, options, created_at,"
-    " expires_at, is_available"
+    " expires_at, is_available, legacy_keys"
 )
 _INSERT_VALUES = ", ".join("?" for _ in _INSERT_COLUMNS.split(","))
 
@@ -157,13 +158,14 @@ class RoomInsert:
             self.created_at,
             self.expires_at,
             True,
+            False,  # its id and code are derived from its serial
         )
 
 
 # (serial, id, meeting code) of a room to insert.
 RoomKeyed = tuple[int, str, str]
 
-# Rooms go in multi-row VALUES of at most this many rooms (15 parameters each stays under the
+# Rooms go in multi-row VALUES of at most this many rooms (16 parameters each stays under the
 # limit of 999 parameters a statement of SQLite before 3.32).
 _ROWS_PER_INSERT = 64
 
@@ -183,25 +185,51 @@ async def load_room_keys(conn: Reader) -> RoomKeys:
     return RoomKeys(bytes.fromhex(row[0]))
 
 
-def claim_serials(conn: Connection, count: int) -> list[RoomKeyed]:
-    """Serials for ``count`` new rooms, each with its id and meeting code.
+def highest_serial(conn: Connection) -> int:
+    """The largest serial a room has (0 with none): what :func:`claim_serials` starts from."""
+    found: int = conn.fetchone(_HIGHEST_SERIAL)[0]
+    return found
 
-    A serial whose code a live room already holds is skipped (left unused): a room from
-    before derived codes, or from an earlier epoch of serials (meetd.domain.room_keys). On
-    SQLite the serials follow the largest in the table, which the write lock holds still, and
-    rooms are never removed from it (a deleted room keeps its row), so a serial, and with it an
-    id, is never handed out twice; on PostgreSQL they come from the table's sequence, some at a
-    time ahead."""
+
+_HIGHEST_SERIAL = "SELECT coalesce(max(serial), 0) FROM rooms"
+
+# Within an epoch, codes are unique by construction; across epochs only a check finds a code
+# a live room holds, and two PostgreSQL writers checking at once could each miss the other's
+# new room. So once serials come near the second epoch, PostgreSQL writers take turns (the
+# lock lasts until the transaction ends). A million serials of margin: no writer holds a
+# serial claimed that long ago and not yet committed. SQLite writers take turns anyway.
+_TAKE_TURNS_FROM = CODES_PER_EPOCH - 1_000_000
+_CLAIM_LOCK = 8231443  # a constant of meetd's own (migrations use 8231442)
+
+
+def claim_serials(conn: Connection, count: int, *, highest: int) -> list[RoomKeyed]:
+    """Serials for ``count`` new rooms, each with its id and meeting code. ``highest``: the
+    largest serial a room has now (:func:`highest_serial`).
+
+    A serial whose code a live room holds is skipped (left unused): a room from before
+    derived codes, or one of another epoch of serials (meetd.domain.room_keys), or one claimed
+    here. On SQLite the serials follow the largest in the table, which the write lock holds
+    still, and rooms are never removed from it (a deleted room keeps its row), so a serial,
+    and with it an id, is never handed out twice; on PostgreSQL they come from the table's
+    sequence, some at a time ahead."""
     keys = keys_of(conn)
+    if conn.dialect == "postgresql" and highest >= _TAKE_TURNS_FROM:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (_CLAIM_LOCK,))
     claimed: list[RoomKeyed] = []
-    drawn = 0
+    codes: set[str] = set()
+    drawn = highest
     while len(claimed) < count:
         serials = _next_serials(conn, count - len(claimed), after=drawn)
-        drawn = serials[-1]
-        by_code = {keys.meeting_code(serial): serial for serial in serials}
-        for code in _codes_held(conn, keys, by_code):
+        drawn = max(drawn, serials[-1])
+        by_code: dict[str, int] = {}
+        for serial in serials:
+            code = keys.meeting_code(serial)
+            if code not in codes and code not in by_code:
+                by_code[code] = serial
+        for code in _codes_held(conn, keys, by_code, top_epoch=drawn // CODES_PER_EPOCH):
             del by_code[code]
         claimed += [(serial, keys.room_id(serial), code) for code, serial in by_code.items()]
+        codes.update(by_code)
     return claimed
 
 
@@ -213,7 +241,7 @@ _SERIALS_AHEAD = 512
 
 
 def _next_serials(conn: Connection, count: int, *, after: int) -> list[int]:
-    """``count`` serials no room has, in increasing order, each above ``after``."""
+    """``count`` serials no room has, in increasing order; on SQLite each above ``after``."""
     if conn.dialect == "postgresql":
         pool: collections.deque[int] = conn.cache.setdefault("serials", collections.deque())
         if len(pool) < count:
@@ -224,40 +252,68 @@ def _next_serials(conn: Connection, count: int, *, after: int) -> list[int]:
             )
             pool.extend(row[0] for row in rows)
         return [pool.popleft() for _ in range(count)]
-    last = max(after, conn.fetchone("SELECT coalesce(max(serial), 0) FROM rooms")[0])
-    return list(range(last + 1, last + 1 + count))
+    return list(range(after + 1, after + 1 + count))
 
 
-def _codes_held(conn: Connection, keys: RoomKeys, by_code: dict[str, int]) -> set[str]:
-    """Which of these codes a live room holds: one from before derived codes, or one of an
-    earlier epoch whose serial maps to the same code."""
+# An IN list holds at most this many values (SQLite before 3.32 takes 999 parameters).
+_VALUES_PER_LIST = 500
+
+
+def _codes_held(
+    conn: Connection, keys: RoomKeys, by_code: dict[str, int], *, top_epoch: int
+) -> set[str]:
+    """Which of these codes a live room holds: one from before derived codes, or one of
+    another epoch (up to ``top_epoch``) whose serial derives the same code."""
     held: set[str] = set()
-    if conn.cache.get("legacy_codes_live", True):
-        # Rooms with drawn codes only ever leave: once none is live, none will be again.
-        if conn.fetchone("SELECT 1 FROM rooms WHERE legacy_keys AND is_available LIMIT 1"):
-            marks = ", ".join("?" for _ in by_code)
-            held.update(
-                row[0]
-                for row in conn.fetchall(
-                    "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available"
-                    f" AND meeting_code IN ({marks})",
-                    list(by_code),
-                )
+    if _legacy_codes_live(conn):
+        held.update(
+            _values(
+                conn,
+                "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available"
+                " AND meeting_code IN",
+                list(by_code),
             )
-        else:
-            conn.cache["legacy_codes_live"] = False
-    earlier = {
+        )
+    others = {
         keys.code_serial(code, epoch): code
         for code, serial in by_code.items()
-        for epoch in range(serial // CODES_PER_EPOCH)
+        for epoch in range(top_epoch + 1)
+        if epoch != serial // CODES_PER_EPOCH
     }
-    if earlier:
-        marks = ", ".join("?" for _ in earlier)
-        rows = conn.fetchall(
-            f"SELECT serial FROM rooms WHERE is_available AND serial IN ({marks})", list(earlier)
+    if others:
+        found = _values(
+            conn, "SELECT serial FROM rooms WHERE is_available AND serial IN", list(others)
         )
-        held.update(earlier[row[0]] for row in rows)
+        held.update(others[serial] for serial in found)
     return held
+
+
+_ANY_LEGACY_CODE_LIVE = (
+    "SELECT 1 FROM rooms WHERE legacy_keys AND is_available AND meeting_code > '' LIMIT 1"
+)
+
+
+def _legacy_codes_live(conn: Connection) -> bool:
+    """Whether a room from before derived codes is live, asked at most once a second while
+    none is: such rooms only leave, unless a meetd from before schema version 4 still runs
+    against the database (docs/running.md, Upgrading). ``meeting_code > ''`` makes SQLite
+    walk the index of their live codes, not every live room."""
+    now = time.monotonic()
+    known: tuple[bool, float] | None = conn.cache.get("legacy_codes_live")
+    if known is None or (not known[0] and now >= known[1]):
+        row = conn.fetchone(_ANY_LEGACY_CODE_LIVE)
+        known = conn.cache["legacy_codes_live"] = (row is not None, now + 1.0)
+    return known[0]
+
+
+def _values(conn: Connection, select_in: str, values: list[Any]) -> list[Any]:
+    """The first column of ``{select_in} (…values…)``, run over the values in slices."""
+    found = []
+    for start in range(0, len(values), _VALUES_PER_LIST):
+        chunk = values[start : start + _VALUES_PER_LIST]
+        marks = ", ".join("?" for _ in chunk)
+        found += [row[0] for row in conn.fetchall(f"{select_in} ({marks})", chunk)]
+    return found
 
 
 def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord]:
@@ -282,22 +338,23 @@ def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord
     return [records[index] for index in range(len(inserts))]
 
 
-def _count_rooms(conn: Connection, application_id: str, rooms: int) -> tuple[bool, Any]:
-    """Count new rooms in their application: (whether it exists, its default theme)."""
+def _count_rooms(conn: Connection, application_id: str, rooms: int) -> tuple[bool, Any, int]:
+    """Count new rooms in their application: (whether it exists, its default theme, the
+    largest serial a room has, read in the same statement)."""
     row = conn.fetchone(
         "UPDATE applications SET room_count = room_count + ? WHERE id = ?"
-        " RETURNING default_theme_id",
+        f" RETURNING default_theme_id, ({_HIGHEST_SERIAL})",
         (rooms, application_id),
     )
-    return (False, None) if row is None else (True, row[0])
+    return (False, None, 0) if row is None else (True, row[0], row[1])
 
 
 def _insert_for_application(conn: Connection, group: list[RoomInsert]) -> list[RoomRecord]:
     """:func:`insert_rooms` for rooms of one application."""
-    found, default_theme_id = _count_rooms(conn, group[0].application_id, len(group))
+    found, default_theme_id, highest = _count_rooms(conn, group[0].application_id, len(group))
     if not found:
         raise NotFoundError(f"application {group[0].application_id} not found")
-    claimed = claim_serials(conn, len(group))
+    claimed = claim_serials(conn, len(group), highest=highest)
     # Rooms that need no theme check: they name no theme, or name none explicitly (null), or
     # take a default there isn't. The others are left to _finish_insert.
     plain = [

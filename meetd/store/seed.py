@@ -17,7 +17,7 @@ from meetd.domain.randomness import new_uuid
 from meetd.domain.rooms import DEFAULT_OPTIONS
 from meetd.store import migrations
 from meetd.store.database import Connection, open_database
-from meetd.store.rooms import claim_serials
+from meetd.store.rooms import claim_serials, highest_serial
 
 CHUNK = 10_000
 
@@ -95,13 +95,16 @@ def _insert_chunk(
             now,
             now + year,
             True,
+            False,
         )
-        for i, (serial, room_id, code) in enumerate(claim_serials(conn, size))
+        for i, (serial, room_id, code) in enumerate(
+            claim_serials(conn, size, highest=highest_serial(conn))
+        )
     ]
     conn.executemany(
         "INSERT INTO rooms (serial, id, application_id, display_name, type, meeting_code,"
         " host_participant_id, host_token, expire_after_use, options, created_at, expires_at,"
-        " is_available) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " is_available, legacy_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 

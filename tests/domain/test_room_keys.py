@@ -84,7 +84,18 @@ def test_a_short_key_is_refused() -> None:
         RoomKeys(b"short")
 
 
-@pytest.mark.parametrize("text", ["x", "", "not-a-uuid-but-thirty-six-characters", "-" * 36])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x",
+        "",
+        "not-a-uuid-but-thirty-six-characters",
+        "-" * 36,
+        "9d64fbb230bbd92a4aa2b410d93c4efbc8d6",  # 36 hex digits: 144 bits (found in review)
+        "6b1f0d6c_1d3a-4c2b-9f1e-0123456789ab",
+        " 6b1f0d6c-1d3a-4c2b-9f1e-0123456789a",
+    ],
+)
 def test_what_is_no_uuid_is_nobodys_serial(text: str) -> None:
     assert KEYS.serial_of_id(text) is None
 
