@@ -23,7 +23,7 @@ from meetd.secret_key import derive_key, key_id, load_or_create_secret_key
 from meetd.settings import Settings
 from meetd.store import migrations
 from meetd.store.database import open_database
-from meetd.store.rooms import load_room_keys
+from meetd.store.rooms import keys_of
 from meetd.sweeper import ExpirySweeper
 
 log = logging.getLogger("meetd")
@@ -58,7 +58,7 @@ def create_app(
         database = await asyncio.to_thread(open_database, settings.database_url)
         try:
             await database.write(migrations.upgrade)
-            services.room_keys = await database.read(load_room_keys)
+            services.room_keys = await database.write(keys_of)
             services.database = database
             services.auth = Authenticator(database, services.clock)
             services.delivery = DeliveryWorker(

@@ -50,5 +50,9 @@ def new_uuid() -> str:
     raw = bytearray(_block.take(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return uuid_text(raw.hex())
+
+
+def uuid_text(hex32: str) -> str:
+    """32 hex digits as a UUID's canonical text: hyphens after the 8th, 12th, 16th, 20th."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"

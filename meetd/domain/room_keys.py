@@ -15,7 +15,7 @@ session). Here both are *encryptions of the serial* under a key of the database'
   permutation of the 900 000 000 codes (a Feistel network on 30 bits, 8 rounds, walking the
   cycle until the result is in range), tweaked by the epoch. Within an epoch two rooms never
   share a code; across epochs they may, and the writer skips a serial whose code a live room
-  of an earlier epoch holds (:mod:`meetd.store.rooms`).
+  of another epoch holds (:mod:`meetd.store.rooms`).
 
 Without the key, ids and codes are indistinguishable from random ones; with it (it lives in
 the database, so every process sharing it agrees), each maps back to its serial.
@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 
 from meetd.domain.meeting_codes import HIGHEST, LOWEST
-
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+from meetd.domain.randomness import uuid_text
+from meetd.domain.validation import is_canonical_uuid
 
 CODES_PER_EPOCH = HIGHEST - LOWEST + 1  # 900 000 000
 MAX_SERIAL = 2**63 - 1
@@ -85,13 +84,12 @@ class RoomKeys:
             | 0b10 << 62
             | (bits & ((1 << 62) - 1))
         )
-        text = f"{value:032x}"
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        return uuid_text(f"{value:032x}")
 
     def serial_of_id(self, room_id: str) -> int | None:
         """The serial whose id this is, or None when no serial's id is this (a room's from
         before derived ids, or nobody's, or no UUID at all)."""
-        if not _CANONICAL.fullmatch(room_id):
+        if not is_canonical_uuid(room_id):
             return None
         value = int(room_id.replace("-", ""), 16)
         if (value >> 76) & 0xF != 4 or (value >> 62) & 0b11 != 0b10:

@@ -101,7 +101,7 @@ def canonical_uuid(text: str) -> str | None:
     """``text`` as a lower-case hyphenated UUID, or None when it is not one in that form."""
     if len(text) != 36:
         return None
-    if _CANONICAL_UUID(text):  # what every client sends back: ours, unchanged (no parsing)
+    if is_canonical_uuid(text):  # what every client sends back: ours, unchanged (no parsing)
         return text
     try:
         return str(uuid.UUID(text))
@@ -109,7 +109,8 @@ def canonical_uuid(text: str) -> str | None:
         return None
 
 
-_CANONICAL_UUID = re.compile(
+# Whether text is a UUID already in its canonical form: lower-case hex, hyphenated.
+is_canonical_uuid = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII
 ).fullmatch
 

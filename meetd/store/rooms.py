@@ -179,12 +179,6 @@ def keys_of(conn: Connection) -> RoomKeys:
     return keys
 
 
-async def load_room_keys(conn: Reader) -> RoomKeys:
-    row = await conn.row("SELECT secret FROM room_keys")
-    assert row is not None, "the database's schema is older than version 4"
-    return RoomKeys(bytes.fromhex(row[0]))
-
-
 def highest_serial(conn: Connection) -> int:
     """The largest serial a room has (0 with none): what :func:`claim_serials` starts from."""
     found: int = conn.fetchone(_HIGHEST_SERIAL)[0]
@@ -266,14 +260,7 @@ def _codes_held(
     another epoch (up to ``top_epoch``) whose serial derives the same code."""
     held: set[str] = set()
     if _legacy_codes_live(conn):
-        held.update(
-            _values(
-                conn,
-                "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available"
-                " AND meeting_code IN",
-                list(by_code),
-            )
-        )
+        held.update(_values(conn, _LEGACY_CODES_IN, list(by_code)))
     others = {
         keys.code_serial(code, epoch): code
         for code, serial in by_code.items()
@@ -288,6 +275,9 @@ def _codes_held(
     return held
 
 
+_LEGACY_CODES_IN = (
+    "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available AND meeting_code IN"
+)
 _ANY_LEGACY_CODE_LIVE = (
     "SELECT 1 FROM rooms WHERE legacy_keys AND is_available AND meeting_code > '' LIMIT 1"
 )

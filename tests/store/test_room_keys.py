@@ -260,12 +260,7 @@ def test_sqlite_finds_rooms_by_serial_or_by_the_legacy_index(tmp_path: Any) -> N
             plan = sqlite_plan(db, f"SELECT 1 FROM rooms r WHERE {match}", list(params))
             assert plan == [expected]
         # The legacy codes' check reads the partial index of live legacy rooms.
-        plan = sqlite_plan(
-            db,
-            "SELECT meeting_code FROM rooms WHERE legacy_keys AND is_available"
-            " AND meeting_code IN (?, ?)",
-            ["1", "2"],
-        )
+        plan = sqlite_plan(db, f"{rooms._LEGACY_CODES_IN} (?, ?)", ["1", "2"])
         assert plan == ["SEARCH rooms USING INDEX rooms_legacy_meeting_code (meeting_code=?)"]
     finally:
         db.close()
