@@ -47,7 +47,7 @@ async def create_room(request: Request) -> Response:
         host_participant_id=host_id,
         host_token=token,
     )
-    record: rooms.RoomRecord = await services.db.write_together(rooms.insert_rooms, insert)
+    record = await rooms.create_room(services.db, insert)
     services.metrics.rooms_created.inc()
     if services.sweeper is not None:
         services.sweeper.notice(expires_at)

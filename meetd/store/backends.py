@@ -63,13 +63,13 @@ def run_now(step: Any) -> Any:
 class Connection:
     """A DB-API connection that takes ``?`` placeholders on every backend."""
 
-    def __init__(self, raw: Any, dialect: str) -> None:
+    def __init__(self, raw: Any, dialect: str, cache: dict[str, Any] | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
         self._translated: dict[str, str] = {}
-        # What store modules keep for as long as the connection lives (rooms: the database's
-        # room keys, read once).
-        self.cache: dict[str, Any] = {}
+        # What store modules keep between statements, shared by the connections of one
+        # Backend (rooms: the database's room keys, and PostgreSQL's serials taken ahead).
+        self.cache: dict[str, Any] = {} if cache is None else cache
 
     def execute(self, sql: str, params: Params = ()) -> Any:
         if self.dialect == "postgresql":
@@ -128,6 +128,9 @@ class Backend:
     """What differs between SQLite and PostgreSQL: how connections open and transactions run."""
 
     dialect: str
+    # Every connection's ``cache`` (Connection, and pg_readers' AsyncpgReader): what store
+    # modules keep for the life of the process, whichever connection asks.
+    cache: dict[str, Any]
 
     def connect_writer(self) -> Connection:
         raise NotImplementedError
@@ -192,6 +195,7 @@ class SQLiteBackend(Backend):
         # The folder is not created here: the CLI creates the data dir and refuses a missing
         # folder elsewhere (meetd/data_dir.py), so a mistyped URL cannot hide the state.
         self.path = path
+        self.cache = {}
 
     def connect(self) -> Connection:
         raw = sqlite3.connect(
@@ -211,7 +215,7 @@ class SQLiteBackend(Backend):
         # did so every few batches (a file opened, written page by page, unlinked). In memory,
         # creates went 8 to 14 % faster (docs/performance.md).
         raw.execute("PRAGMA temp_store=MEMORY")
-        return Connection(raw, self.dialect)
+        return Connection(raw, self.dialect, self.cache)
 
     def connect_writer(self) -> Connection:
         conn = self.connect()
@@ -260,6 +264,7 @@ class PostgresBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.cache = {}
 
     def connect_writer(self) -> Connection:
         import psycopg
@@ -270,7 +275,7 @@ class PostgresBackend(Backend):
         raw = psycopg.connect(self.url, autocommit=False, **limits)
         raw.execute(f"SET jit = {JIT}")
         raw.commit()  # a SET made in a transaction lasts only if it commits
-        return Connection(raw, self.dialect)
+        return Connection(raw, self.dialect, self.cache)
 
     def begin_write(self, conn: Connection) -> None:
         pass  # psycopg opens a transaction with the first statement

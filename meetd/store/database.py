@@ -39,7 +39,7 @@ from meetd.store.backends import (
 from meetd.store.runners import Group, Job, LoopWriter, ThreadWriter
 
 if TYPE_CHECKING:  # asyncpg takes 0.1 s to import: only PostgreSQL servers load it
-    from meetd.store.pg_readers import ReaderPool
+    from meetd.store.pg_readers import AsyncpgReader, ReaderPool
 
 T = TypeVar("T")
 
@@ -59,6 +59,11 @@ ReadFn = Callable[[Reader], Coroutine[Any, Any, T]]
 # Reads that concurrent requests may share: ``group(reader, items)`` answers every item at
 # once, in order, each with its result or the exception to raise for it.
 ReadGroup = Callable[[Reader, list[Any]], Coroutine[Any, Any, list[Any]]]
+# Writes that concurrent requests may share in one statement, on the loop (PostgreSQL):
+# ``group(conn, items)``, as a ReadGroup (see Database.write_in_one_statement).
+StatementGroup = Callable[["AsyncpgReader", list[Any]], Coroutine[Any, Any, list[Any]]]
+# The items waiting for their group's next call, by loop and group.
+_Waiting = dict[tuple[asyncio.AbstractEventLoop, Any], list[tuple[Any, asyncio.Future[Any]]]]
 
 
 class Database:
@@ -74,10 +79,12 @@ class Database:
         self._pools: dict[asyncio.AbstractEventLoop, ReaderPool] | None = None
         self._checkpointer: Checkpointer | None = None
         # PostgreSQL: the items waiting for their group's next call, by loop and group.
-        self._read_groups: dict[
-            tuple[asyncio.AbstractEventLoop, ReadGroup], list[tuple[Any, asyncio.Future[Any]]]
-        ] = {}
+        self._read_groups: _Waiting = {}
         self._read_tasks: set[asyncio.Task[None]] = set()
+        # PostgreSQL: the connections of writes made in one statement on the loop, by loop;
+        # and their items waiting for their group's next call.
+        self._statement_pools: dict[asyncio.AbstractEventLoop, ReaderPool] | None = None
+        self._statement_groups: _Waiting = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +100,7 @@ class Database:
             self._writer = ThreadWriter(self.backend)
             self._writer.start()
             self._pools = {}
+            self._statement_pools = {}
 
     def close(self) -> None:
         if self._writer is not None:
@@ -104,16 +112,17 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-        if self._pools is not None:
-            for pool in self._pools.values():
+        for pools in (self._pools, self._statement_pools):
+            for pool in (pools or {}).values():
                 pool.close()
-            self._pools = None
+        self._pools = self._statement_pools = None
 
     async def close_reads(self) -> None:
-        """Close the read connections of the running loop (PostgreSQL): call it before the
-        loop ends, as the app's lifespan does. :meth:`close` can only drop them."""
-        if self._pools:
-            pool = self._pools.pop(asyncio.get_running_loop(), None)
+        """Close the running loop's connections (PostgreSQL: reads, and writes made in one
+        statement): call it before the loop ends, as the app's lifespan does. :meth:`close`
+        can only drop them."""
+        for pools in (self._pools, self._statement_pools):
+            pool = (pools or {}).pop(asyncio.get_running_loop(), None)
             if pool is not None:
                 await pool.aclose()
 
@@ -149,6 +158,20 @@ class Database:
         self._writer.submit(Job(fn, future, loop, group, item))
         return await future
 
+    async def write_in_one_statement(self, group: StatementGroup, item: Any) -> Any:
+        """PostgreSQL only: ``group(conn, [item])[0]``, where the items of the requests that
+        ask in one loop iteration go in one call, run on the loop on an autocommit connection
+        of its own (asyncpg). Each statement there is a transaction, committed before it
+        answers: ``group`` must make its writes in one statement. It answers each item with
+        its result, or with None when it wrote nothing for it (the caller then writes it
+        through :meth:`write`); raised errors are the items' too.
+
+        Why: the writer thread's transactions take several round trips, and each hand-off
+        between the thread and the loop waits on the GIL; POST create room went from 13 % to
+        about 25 % of the benchmark's hello this way (docs/performance.md)."""
+        assert self._statement_pools is not None, "write_in_one_statement is PostgreSQL's"
+        return await self._together(self._statement_groups, group, item)
+
     async def read(self, fn: ReadFn[T]) -> T:
         """Run the read function ``fn`` on committed data: what was committed before the
         request arrived, at least. PostgreSQL reads run in autocommit; SQLite reads share a
@@ -166,16 +189,26 @@ class Database:
         request (docs/performance.md). On PostgreSQL that is also one round trip (GET room
         8 800 → 16 000 req/s); on SQLite, where the call runs on the loop at once, GET room
         went from 12 700 to 18 000 req/s over 500 rooms."""
+        return await self._together(self._read_groups, group, item)
+
+    async def _together(
+        self,
+        waiting: _Waiting,
+        group: ReadGroup | StatementGroup,
+        item: Any,
+    ) -> Any:
+        """Queue ``item`` for ``group``'s next call (in ``waiting``: the reads' or the
+        one-statement writes'), and wait for its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         key = (loop, group)
-        queued = self._read_groups.get(key)
+        queued = waiting.get(key)
         if queued is None:
-            queued = self._read_groups[key] = []
+            queued = waiting[key] = []
             if self._reader is not None:
                 loop.call_soon(self._read_group_now, key)
             else:
-                task = loop.create_task(self._read_group(key))
+                task = loop.create_task(self._group_call(waiting, key))
                 self._read_tasks.add(task)  # the loop keeps only a weak reference
                 task.add_done_callback(self._read_tasks.discard)
         queued.append((item, future))
@@ -184,7 +217,7 @@ class Database:
             raise result
         return result
 
-    def _read_group_now(self, key: tuple[asyncio.AbstractEventLoop, ReadGroup]) -> None:
+    def _read_group_now(self, key: tuple[asyncio.AbstractEventLoop, Any]) -> None:
         """SQLite: the group's call, run to its end on the loop (its awaits complete at once
         on a Connection), in the iteration's read transaction."""
         assert self._reader is not None and self._snapshots is not None
@@ -197,15 +230,34 @@ class Database:
             results = [error] * len(queued)
         _settle_reads(queued, results)
 
-    async def _read_group(self, key: tuple[asyncio.AbstractEventLoop, ReadGroup]) -> None:
-        queued = self._read_groups.pop(key)
+    async def _group_call(
+        self,
+        waiting: _Waiting,
+        key: tuple[asyncio.AbstractEventLoop, Any],
+    ) -> None:
+        """PostgreSQL: the group's call, on a read connection for the items queued in the
+        loop iteration; or for a write, on a connection of the one-statement writes, for
+        every item queued until one was free (while all are busy, the next statement takes
+        what comes meanwhile), and not run again on a new connection when the first is lost
+        (it may have committed)."""
         group = key[1]
-        items = [item for item, _ in queued]
+        reads = waiting is self._read_groups
+        queued = waiting.pop(key) if reads else []
+
+        async def call(conn: Any) -> list[Any]:
+            if not reads:
+                queued.extend(waiting.pop(key))
+            results: list[Any] = await group(conn, [item for item, _ in queued])
+            return results
+
         try:
-            results = await self._reader_pool().run(lambda c: group(c, items))
+            pool = self._reader_pool() if reads else self._statement_pool()
+            results = await pool.run(call, again=reads)
         except Exception as error:
+            queued.extend(waiting.pop(key, []) if not queued else [])
             results = [error] * len(queued)
         except BaseException:  # cancelled (the loop is closing): so are its requests
+            queued.extend(waiting.pop(key, []) if not queued else [])
             for _, future in queued:
                 future.cancel()
             raise
@@ -222,7 +274,24 @@ class Database:
             assert isinstance(self.backend, PostgresBackend)
             from meetd.store.pg_readers import ReaderPool
 
-            pool = self._pools[loop] = ReaderPool(self.backend.url, loop)
+            pool = self._pools[loop] = ReaderPool(self.backend.url, loop, cache=self.backend.cache)
+        return pool
+
+    def _statement_pool(self) -> ReaderPool:
+        """The running loop's connections for writes made in one statement (PostgreSQL)."""
+        assert self._statement_pools is not None, "Database.start() was not called"
+        loop = asyncio.get_running_loop()
+        pool = self._statement_pools.get(loop)
+        if pool is None:
+            for ended in [other for other in self._statement_pools if other.is_closed()]:
+                self._statement_pools.pop(ended).close()
+            assert isinstance(self.backend, PostgresBackend)
+            from meetd.store.pg_readers import STATEMENT_WRITE_CONNECTIONS, ReaderPool
+
+            pool = ReaderPool(
+                self.backend.url, loop, STATEMENT_WRITE_CONNECTIONS, cache=self.backend.cache
+            )
+            self._statement_pools[loop] = pool
         return pool
 
     @overload

@@ -1,4 +1,6 @@
-"""PostgreSQL reads on the event loop: a few asyncpg connections, handed out in turn.
+"""PostgreSQL reads on the event loop: a few asyncpg connections, handed out in turn. Writes
+that fit in one statement (room creates) run on the loop the same way, on connections of
+their own (meetd.store.database.Database.write_in_one_statement).
 
 Reads used to run on two threads with psycopg, which handed results back to the loop. Each
 read then cost the loop a queue hand-off and a wake-up, and the threads competed with it for
@@ -31,6 +33,11 @@ T = TypeVar("T")
 # Four: one read waits on the network while others run; more connections measured no faster
 # (8 gave 5 % more on a 2-core machine, within noise) and cost the server a process each.
 READER_CONNECTIONS = 4
+
+# Writes made in one statement on the loop (Database.write_in_one_statement: room creates)
+# have connections of their own, so reads never queue behind them. Two: one statement commits
+# while the next is sent.
+STATEMENT_WRITE_CONNECTIONS = 2
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -71,8 +78,9 @@ class AsyncpgReader:
 
     dialect = "postgresql"
 
-    def __init__(self, raw: asyncpg.Connection) -> None:
+    def __init__(self, raw: asyncpg.Connection, cache: dict[str, Any]) -> None:
         self.raw = raw
+        self.cache = cache  # the Backend's (see backends.Connection.cache)
 
     async def row(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         found = await self.raw.fetchrow(numbered(sql), *params)
@@ -83,33 +91,48 @@ class AsyncpgReader:
 
 
 class ReaderPool:
-    """Up to ``size`` autocommit connections, all on one event loop."""
+    """Up to ``size`` autocommit connections, all on one event loop. ``cache``: the Backend's,
+    given to each connection."""
 
     def __init__(
-        self, url: str, loop: asyncio.AbstractEventLoop, size: int = READER_CONNECTIONS
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        size: int = READER_CONNECTIONS,
+        cache: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
         self.loop = loop
         self.size = size
+        self.cache: dict[str, Any] = {} if cache is None else cache
         self._all: list[AsyncpgReader] = []
         self._idle: list[AsyncpgReader] = []
         self._opening = 0
         # None wakes a waiter to try opening a connection itself (one failed to open).
         self._waiting: collections.deque[asyncio.Future[AsyncpgReader | None]] = collections.deque()
 
-    async def run(self, fn: Callable[[AsyncpgReader], Awaitable[T]]) -> T:
-        reader = await self._acquire()
+    async def run(self, fn: Callable[[AsyncpgReader], Awaitable[T]], *, again: bool = True) -> T:
+        """``fn`` on a free connection. ``again``: when the connection turns out to be lost,
+        run ``fn`` once more on a new one (not for a write, which may have committed)."""
+        reader: AsyncpgReader | None = await self._acquire()
+        assert reader is not None
         try:
             try:
                 return await fn(reader)
             except Exception:
                 if not reader.raw.is_closed():
                     raise
+                if not again:  # dropped from the pool: the next run opens a new one
+                    self._all.remove(reader)
+                    reader = None
+                    self._wake(None)
+                    raise
             # The server restarted or the network dropped: once more, on a new connection.
             reader = await self._replace(reader)
             return await fn(reader)
         finally:
-            self._release(reader)
+            if reader is not None:
+                self._release(reader)
 
     async def _acquire(self) -> AsyncpgReader:
         while True:
@@ -135,7 +158,7 @@ class ReaderPool:
     async def _open(self) -> AsyncpgReader:
         self._opening += 1
         try:
-            reader = AsyncpgReader(await _connect(self.url))
+            reader = AsyncpgReader(await _connect(self.url), self.cache)
         except BaseException:
             self._wake(None)  # the place is free again: a waiter may try it
             raise
@@ -158,7 +181,7 @@ class ReaderPool:
         return False
 
     async def _replace(self, broken: AsyncpgReader) -> AsyncpgReader:
-        reader = AsyncpgReader(await _connect(self.url))
+        reader = AsyncpgReader(await _connect(self.url), self.cache)
         self._all[self._all.index(broken)] = reader
         return reader
 

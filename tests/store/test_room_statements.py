@@ -1,0 +1,262 @@
+"""PostgreSQL: rooms of create requests inserted in one statement on the event loop
+(meetd.store.rooms.create_room, insert_plain_rooms; Database.write_in_one_statement). A room
+the statement cannot take for certain (a theme to check, keys that need a check) is left to
+the writer, and the statement then writes nothing for it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from meetd.errors import NotFoundError
+from meetd.store import migrations, rooms, themes
+from meetd.store.database import Database, open_database
+from tests import support
+from tests.store.conftest import new_application
+from tests.store.test_room_inserts import (
+    assert_made_for,
+    new_theme,
+    room_count,
+    room_insert,
+    stored_codes,
+)
+from tests.store.test_room_keys import _NEW_ROOMS_BY_SQL, insert_legacy_room, jump_serials_to
+
+
+@pytest.fixture
+def db() -> Iterator[Database]:
+    with support.postgres_schema() as url:
+        database = open_database(url)
+        try:
+            database.write_blocking(migrations.upgrade)
+            yield database
+        finally:
+            database.close()
+
+
+@pytest.fixture
+def application_id(db: Database) -> str:
+    return new_application(db)
+
+
+def on_loop(db: Database, step: Any) -> Any:
+    """Run ``step()`` (a coroutine function) on a new loop, closing its connections after."""
+
+    async def main() -> Any:
+        try:
+            return await step()
+        finally:
+            await db.close_reads()
+
+    return asyncio.run(main())
+
+
+def plain(db: Database, inserts: list[rooms.RoomInsert]) -> list[Any]:
+    """insert_plain_rooms for these rooms, in one call."""
+
+    async def step() -> list[Any]:
+        return await db._statement_pool().run(lambda c: rooms.insert_plain_rooms(c, inserts))
+
+    found: list[Any] = on_loop(db, step)
+    return found
+
+
+def create_concurrently(db: Database, inserts: list[rooms.RoomInsert]) -> list[Any]:
+    async def step() -> list[Any]:
+        return await asyncio.gather(
+            *(rooms.create_room(db, insert) for insert in inserts), return_exceptions=True
+        )
+
+    found: list[Any] = on_loop(db, step)
+    return found
+
+
+def test_rooms_go_in_on_the_loop_with_their_count(db: Database, application_id: str) -> None:
+    """Concurrent creates of rooms that name no theme: one statement, the writer untouched."""
+    other = new_application(db)
+    batch = [room_insert(application_id) for _ in range(5)] + [room_insert(other)]
+    writer_before = db.write_stats
+
+    records = create_concurrently(db, batch)
+
+    assert db.write_stats == writer_before
+    assert_made_for(records, batch, db)
+    assert (room_count(db, application_id), room_count(db, other)) == (5, 1)
+    assert stored_codes(db, application_id) == {r.id: r.meeting_code for r in records[:5]}
+    assert [r.theme_id for r in records] == [None] * 6
+
+
+def test_rooms_that_name_a_theme_go_through_the_writer(db: Database, application_id: str) -> None:
+    theme = new_theme(db, application_id)
+    batch = [room_insert(application_id, theme_id=theme.id), room_insert(application_id)]
+    writer_before = db.write_stats[1]
+
+    themed, unthemed = create_concurrently(db, batch)
+
+    assert (themed.theme_id, unthemed.theme_id) == (theme.id, None)
+    assert db.write_stats[1] == writer_before + 1
+    assert room_count(db, application_id) == 2
+
+
+def test_an_application_with_a_default_theme_is_left_to_the_writer(
+    db: Database, application_id: str
+) -> None:
+    """The statement inserts the other application's rooms and nothing of this one's; the
+    writer then gives them the default theme."""
+    themed_application = new_application(db)
+    theme = new_theme(db, themed_application)
+    db.write_blocking(lambda c: themes.set_default_theme(c, themed_application, theme.id))
+    batch = [room_insert(themed_application), room_insert(application_id)]
+
+    left, inserted = plain(db, batch)
+
+    assert left is None
+    assert inserted is not None and inserted.application_id == application_id
+    assert stored_codes(db, themed_application) == {}
+    assert (room_count(db, themed_application), room_count(db, application_id)) == (0, 1)
+    (record,) = create_concurrently(db, [room_insert(themed_application)])
+    assert record.theme_id == theme.id
+    assert room_count(db, themed_application) == 1
+
+
+def test_an_unknown_application_is_left_to_the_writer(db: Database) -> None:
+    missing = "no-such-application"
+    assert plain(db, [room_insert(missing)]) == [None]
+    (error,) = create_concurrently(db, [room_insert(missing)])
+    assert isinstance(error, NotFoundError)
+
+
+def test_nothing_goes_in_while_a_room_from_before_is_live(
+    db: Database, application_id: str
+) -> None:
+    """Its code could be one a new serial derives: only the writer checks codes against
+    those rooms."""
+    db.write_blocking(lambda c: insert_legacy_room(c, application_id, "123456789", live=True))
+    assert plain(db, [room_insert(application_id), room_insert(application_id)]) == [None, None]
+    assert len(stored_codes(db, application_id)) == 1
+    assert room_count(db, application_id) == 0
+
+    (record,) = create_concurrently(db, [room_insert(application_id)])
+    assert record.meeting_code != "123456789"
+    assert len(stored_codes(db, application_id)) == 2
+
+
+def test_nothing_goes_in_once_serials_near_the_next_epoch(
+    db: Database, application_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Near the second epoch of meeting codes, codes need the writer's checks: whether the
+    serials this process took near it, or a room of another process has."""
+    (first,) = plain(db, [room_insert(application_id)])  # the pool holds serials 2 to 512 now
+    monkeypatch.setattr(rooms, "_TAKE_TURNS_FROM", first.serial + 1)
+    assert plain(db, [room_insert(application_id)]) == [None]
+
+    monkeypatch.setattr(rooms, "_TAKE_TURNS_FROM", 1_000)
+    jump_serials_to(db, 2_000)  # another process's room, past the mark
+    db.write_blocking(lambda c: rooms.insert_rooms(c, [room_insert(application_id)]))
+    rooms.serial_pool(db.write_blocking(lambda c: c)).add([700])  # a serial from before it
+    assert plain(db, [room_insert(application_id)]) == [None]
+    assert room_count(db, application_id) == 2
+
+
+def test_the_writer_and_the_loop_share_the_serials_taken_ahead(
+    db: Database, application_id: str
+) -> None:
+    by_loop = plain(db, [room_insert(application_id)])
+    by_writer = db.write_blocking(lambda c: rooms.insert_rooms(c, [room_insert(application_id)]))
+    by_loop += plain(db, [room_insert(application_id), room_insert(application_id)])
+    serials = [r.serial for r in (by_loop[0], by_writer[0], *by_loop[1:])]
+    assert serials == list(range(serials[0], serials[0] + 4))
+    (last,) = db.write_blocking(
+        lambda c: c.fetchone("SELECT last_value FROM rooms_serial_seq")  # one draw of 512
+    )
+    assert last == serials[0] + 511
+
+
+def test_the_serial_pool_hands_out_the_smallest_first() -> None:
+    pool = rooms.SerialPool()
+    assert pool.take(1) is None
+    pool.add([520, 521])
+    pool.add([3, 4, 5])
+    assert pool.take(4) == [3, 4, 5, 520]
+    assert pool.take(2) is None
+    assert pool.take(1) == [521]
+
+
+def test_a_statement_takes_every_item_queued_until_a_connection_is_free(db: Database) -> None:
+    """While both connections are busy, the requests of later loop iterations wait, and the
+    next statement takes all of them."""
+    calls: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def group(conn: Any, items: list[str]) -> list[str]:
+        calls.append(items)
+        if items[0].startswith("hold"):
+            await release.wait()
+        await conn.row("SELECT 1")
+        return [item.upper() for item in items]
+
+    async def step() -> list[str]:
+        held = []
+        for name in ("hold 1", "hold 2"):
+            held.append(asyncio.ensure_future(db.write_in_one_statement(group, name)))
+            await asyncio.sleep(0.05)
+        later = []
+        for name in "abcde":
+            later.append(asyncio.ensure_future(db.write_in_one_statement(group, name)))
+            await asyncio.sleep(0)  # each in a loop iteration of its own
+        release.set()
+        return list(await asyncio.gather(*held, *later))
+
+    assert on_loop(db, step) == ["HOLD 1", "HOLD 2", "A", "B", "C", "D", "E"]
+    assert calls == [["hold 1"], ["hold 2"], list("abcde")]
+
+
+def test_a_statement_whose_connection_is_lost_fails_and_is_not_run_again(db: Database) -> None:
+    """It may have committed: its requests get the error (a 503), and the next statement
+    runs on a new connection."""
+    calls: list[list[str]] = []
+
+    async def group(conn: Any, items: list[str]) -> list[Any]:
+        calls.append(items)
+        if items == ["lost"]:
+            await conn.row("SELECT pg_terminate_backend(pg_backend_pid())")
+        row = await conn.row("SELECT pg_backend_pid()")
+        return [row] * len(items)
+
+    async def step() -> tuple[Any, Any]:
+        lost = await asyncio.gather(
+            db.write_in_one_statement(group, "lost"), return_exceptions=True
+        )
+        return lost[0], await db.write_in_one_statement(group, "next")
+
+    error, served = on_loop(db, step)
+    assert isinstance(error, Exception) and not isinstance(error, AssertionError), error
+    assert served is not None
+    assert calls == [["lost"], ["next"]]
+
+
+def test_the_statement_reads_indexes_without_statistics(db: Database, application_id: str) -> None:
+    """Its checks (the largest serial, a live room from before derived codes) read one index
+    entry each, with or without statistics on rooms, in the generic plan its connection
+    uses."""
+    url = db.url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE rooms SET (autovacuum_enabled = false)")
+        conn.execute(_NEW_ROOMS_BY_SQL, (application_id, 10_000))
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE plain (json, text[], bigint) AS {rooms._INSERT_PLAIN_ROOMS}")
+        for analyzed in (False, True):
+            if analyzed:
+                conn.execute("ANALYZE rooms")
+            row = conn.execute("EXPLAIN (FORMAT JSON) EXECUTE plain ('[]', '{}', 5)").fetchone()
+            assert row is not None
+            plan = json.dumps(row[0])
+            assert "Seq Scan on rooms" not in plan
+            assert '"Node Type": "Seq Scan", "Parent Relationship": "InitPlan"' not in plan
+            for index in ("rooms_pkey", "rooms_legacy_meeting_code"):
+                assert index in plan, (analyzed, index, plan)
