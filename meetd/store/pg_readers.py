@@ -35,9 +35,11 @@ T = TypeVar("T")
 READER_CONNECTIONS = 4
 
 # Writes made in one statement on the loop (Database.write_in_one_statement: room creates)
-# have connections of their own, so reads never queue behind them. Two: one statement commits
-# while the next is sent.
-STATEMENT_WRITE_CONNECTIONS = 2
+# have a connection of their own, so reads never queue behind them. One: while its statement
+# runs, the next requests queue, and the next statement takes them all. Measured against two
+# (a statement sent while the other commits) and four: the same creates a second, within
+# noise, one a little ahead (docs/performance.md, the thirteenth session).
+STATEMENT_WRITE_CONNECTIONS = 1
 
 _PLACEHOLDER = re.compile(r"\?")
 
