@@ -103,3 +103,24 @@ def test_what_is_no_uuid_is_nobodys_serial(text: str) -> None:
 def test_an_id_in_upper_case_is_not_the_canonical_one() -> None:
     # Stored ids are lower case, and the API compares them as text (tests/api).
     assert KEYS.serial_of_id(KEYS.room_id(5).upper()) is None
+
+
+# A database's rooms keep the ids and codes they were given, and are found by decrypting
+# their ids: the derivation must never change, whatever is done to make it faster.
+_DERIVED_UNDER_KEY_0_TO_31 = [
+    (1, "ed6f8efd-5db0-4a05-abd1-8d87816f4b0b", "992857392"),
+    (2, "65e07795-762a-4889-9fe6-db98b75c987c", "469920439"),
+    (77, "8d2c07c9-5b35-4288-bb5b-2200ee1e8d0e", "711613737"),
+    (899999999, "204aad38-83fc-4405-bd82-36f5abe7f46b", "923080883"),
+    (900000000, "c78962bc-53fb-4517-bd42-59668809cc9c", "725121125"),
+    (1099511627781, "8ba1f83f-36ae-4a09-bd2b-805fff7ffaa2", "547318461"),
+    (9223372036854775807, "a6320d71-c1cd-4a19-b259-cd5f81b9ace5", "669314918"),
+]
+
+
+@pytest.mark.parametrize(("serial", "room_id", "code"), _DERIVED_UNDER_KEY_0_TO_31)
+def test_the_derivation_never_changes(serial: int, room_id: str, code: str) -> None:
+    keys = RoomKeys(bytes(range(32)))
+    assert (keys.room_id(serial), keys.meeting_code(serial)) == (room_id, code)
+    assert keys.serial_of_id(room_id) == serial
+    assert keys.code_serial(code, serial // CODES_PER_EPOCH) == serial
