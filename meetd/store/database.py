@@ -6,7 +6,9 @@ of the process takes everything queued since its last commit, runs it in *one* t
 a rejected request writes nothing while the others commit (:class:`runners.Batcher` says
 how) — commits once, and only then resolves the waiting requests. Under load one commit
 carries many requests. For SQLite the writer runs on the event loop between requests; for
-PostgreSQL it is a thread, so the loop never waits on the network. Reads run on their own
+PostgreSQL it is a thread, so the loop never waits on the network; there, writes that fit in
+one statement (room creates) can also run on the loop, the requests queued meanwhile in one
+autocommit statement (:meth:`Database.write_in_one_statement`). Reads run on their own
 connections and see the last committed state (SQLite WAL snapshots, PostgreSQL MVCC), so they
 never queue behind the writer.
 
