@@ -161,16 +161,17 @@ class Database:
         return await future
 
     async def write_in_one_statement(self, group: StatementGroup, item: Any) -> Any:
-        """PostgreSQL only: ``group(conn, [item])[0]``, where the items of the requests that
-        ask in one loop iteration go in one call, run on the loop on an autocommit connection
-        of its own (asyncpg). Each statement there is a transaction, committed before it
+        """PostgreSQL only: ``group(conn, [item])[0]``, run on the loop on an autocommit
+        connection of its own (asyncpg), where one call takes every item queued until the
+        connection is free. Each statement there is a transaction, committed before it
         answers: ``group`` must make its writes in one statement. It answers each item with
         its result, or with None when it wrote nothing for it (the caller then writes it
-        through :meth:`write`); raised errors are the items' too.
+        through :meth:`write`); raised errors are the items' too. A call whose connection is
+        lost is not made again: it may have committed.
 
         Why: the writer thread's transactions take several round trips, and each hand-off
         between the thread and the loop waits on the GIL; POST create room went from 13 % to
-        about 25 % of the benchmark's hello this way (docs/performance.md)."""
+        24 % of the benchmark's hello this way (docs/performance.md)."""
         assert self._statement_pools is not None, "write_in_one_statement is PostgreSQL's"
         return await self._together(self._statement_groups, group, item)
 

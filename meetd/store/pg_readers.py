@@ -121,13 +121,16 @@ class ReaderPool:
         try:
             try:
                 return await fn(reader)
-            except Exception:
+            except Exception as error:
                 if not reader.raw.is_closed():
                     raise
+                if reader not in self._all:  # the pool was closed meanwhile (meetd stops)
+                    reader = None
+                    raise ConnectionError("the database's connections were closed") from error
                 if not again:  # dropped from the pool: the next run opens a new one
                     self._all.remove(reader)
-                    reader = None
                     self._wake(None)
+                    reader = None
                     raise
             # The server restarted or the network dropped: once more, on a new connection.
             reader = await self._replace(reader)

@@ -266,7 +266,9 @@ class SerialPool:
 
 def serial_pool(conn: Connection | AsyncpgReader) -> SerialPool:
     """The process's SerialPool (kept in the Backend's cache, which every connection shares)."""
-    pool: SerialPool = conn.cache.setdefault("serials", SerialPool())
+    pool: SerialPool | None = conn.cache.get("serials")
+    if pool is None:
+        pool = conn.cache.setdefault("serials", SerialPool())
     return pool
 
 
@@ -333,6 +335,13 @@ def _legacy_codes_live(conn: Connection) -> bool:
     return known[0]
 
 
+def _legacy_codes_known_live(cache: dict[str, Any]) -> bool:
+    """Whether the writer last found a room from before derived codes live (then creates go
+    to the writer, which checks codes against those rooms, without a statement first)."""
+    known: tuple[bool, float] | None = cache.get("legacy_codes_live")
+    return known is not None and known[0]
+
+
 def _values(conn: Connection, select_in: str, values: list[Any]) -> list[Any]:
     """The first column of ``{select_in} (…values…)``, run over the values in slices."""
     found = []
@@ -367,10 +376,14 @@ def insert_rooms(conn: Connection, inserts: list[RoomInsert]) -> list[RoomRecord
 
 async def create_room(db: Database, insert: RoomInsert) -> RoomRecord:
     """Insert a room for a create request, committed when this returns. On PostgreSQL a room
-    that names no theme goes in with the rooms of the other requests of the loop iteration,
-    in one statement on the loop (:func:`insert_plain_rooms`); any other room, or one that
+    that names no theme goes in with those of the other create requests queued meanwhile, in
+    one statement on the loop (:func:`insert_plain_rooms`); any other room, or one that
     statement leaves, goes through the writer (:func:`insert_rooms`)."""
-    if db.dialect == "postgresql" and not insert.new.theme_given:
+    if (
+        db.dialect == "postgresql"
+        and not insert.new.theme_given
+        and not _legacy_codes_known_live(db.backend.cache)
+    ):
         record: RoomRecord | None = await db.write_in_one_statement(insert_plain_rooms, insert)
         if record is not None:
             return record
@@ -382,7 +395,12 @@ async def create_room(db: Database, insert: RoomInsert) -> RoomRecord:
 # counted in one statement, which writes nothing unless the rooms' keys need no check: no
 # room from before derived codes is live, and no serial has come near the second epoch of
 # meeting codes (then only the writer's checks, under its lock, may hand out codes). The
-# rooms of an application that has a default theme are left to the writer.
+# rooms of an application that has a default theme are left to the writer, and so are those
+# of an application whose row another transaction holds (SKIP LOCKED): the statement never
+# waits for a lock, so it cannot deadlock with the writer thread's transactions, which lock
+# applications in their own order (found in review: 180 deadlocks in 900 creates mixed with
+# themed creates and deletes, each a 500 for every room of the statement after a second's
+# wait).
 _INSERT_PLAIN_ROOMS = (
     "WITH keys_need_no_check AS ("
     f" SELECT ({_HIGHEST_SERIAL}) < $3"
@@ -390,7 +408,7 @@ _INSERT_PLAIN_ROOMS = (
     "   AND meeting_code > '' ORDER BY meeting_code LIMIT 1) IS NULL AS yes),"
     " plain_applications AS ("
     " SELECT id FROM applications WHERE id = ANY($2::text[]) AND default_theme_id IS NULL"
-    "  AND (SELECT yes FROM keys_need_no_check)),"
+    "  AND (SELECT yes FROM keys_need_no_check) FOR NO KEY UPDATE SKIP LOCKED),"
     " inserted AS ("
     f" INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_COLUMNS}"
     "  FROM json_populate_recordset(NULL::rooms, $1::json)"
@@ -411,19 +429,21 @@ async def insert_plain_rooms(
     """PostgreSQL, on the loop: insert rooms that name no theme, and count them in their
     applications, in one statement (an autocommit transaction of its own). Answers each
     room's record, or None for a room it did not insert (its application has a default
-    theme or does not exist, or the keys need a check): the writer inserts those.
+    theme, does not exist or is locked, or the keys need a check): the writer inserts those,
+    and the serials drawn for them go back to the pool.
 
-    The writer thread's transaction for the same rooms takes four round trips (the count,
-    the COPY's two, the commit), each ended by a wake-up that waits for the GIL, while the
-    loop holds it serving requests: creates went from 13 % to about 25 % of the benchmark's
-    hello (docs/performance.md, the thirteenth session)."""
+    The writer thread's transaction for the same rooms takes five round trips (psycopg's
+    BEGIN, the count, the COPY's two, the commit), each ended by a wake-up that waits for the
+    GIL while the loop holds it serving requests: on the loop, creates went from 13 % to 24 %
+    of the benchmark's hello (docs/performance.md, the thirteenth session)."""
     keys = await _loop_keys(conn)
     pool = serial_pool(conn)
     while (serials := pool.take(len(inserts))) is None:
         rows = await conn.rows(_NEXT_SERIALS, (max(len(inserts), _SERIALS_AHEAD),))
         pool.add(row[0] for row in rows)
     if serials[-1] >= _TAKE_TURNS_FROM:
-        return [None] * len(inserts)  # (the serials are left unused)
+        pool.add(serials)
+        return [None] * len(inserts)
     keyed = [(serial, keys.room_id(serial), keys.meeting_code(serial)) for serial in serials]
     new_rows = [
         dict(zip(_INSERT_COLUMN_NAMES, insert.values(room_keys, None), strict=True))
@@ -434,6 +454,11 @@ async def insert_plain_rooms(
         _INSERT_PLAIN_ROOMS, _encode(new_rows).decode(), applications, _TAKE_TURNS_FROM
     )
     counted = {row[0] for row in done}
+    pool.add(
+        serial
+        for insert, serial in zip(inserts, serials, strict=True)
+        if insert.application_id not in counted
+    )
     return [
         _record(insert, room_keys, None, None) if insert.application_id in counted else None
         for insert, room_keys in zip(inserts, keyed, strict=True)
