@@ -95,13 +95,13 @@ def test_rooms_go_in_on_the_loop_with_their_count(db: Database, application_id: 
 
 def test_rooms_that_name_a_theme_go_through_the_writer(db: Database, application_id: str) -> None:
     theme = new_theme(db, application_id)
-    batch = [room_insert(application_id, theme_id=theme.id), room_insert(application_id)]
-    writer_before = db.write_stats[1]
-
-    themed, unthemed = create_concurrently(db, batch)
+    writes = db.write_stats[1]
+    (themed,) = create_concurrently(db, [room_insert(application_id, theme_id=theme.id)])
+    assert db.write_stats[1] == writes + 1
+    (unthemed,) = create_concurrently(db, [room_insert(application_id)])
+    assert db.write_stats[1] == writes + 1
 
     assert (themed.theme_id, unthemed.theme_id) == (theme.id, None)
-    assert db.write_stats[1] == writer_before + 1
     assert room_count(db, application_id) == 2
 
 
@@ -262,14 +262,20 @@ def test_a_statement_in_flight_when_meetd_stops_is_unavailable(db: Database) -> 
     assert is_unavailable(error), repr(error)
 
 
-def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(db: Database) -> None:
+@pytest.mark.parametrize("held_first", [0, 1])
+def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(
+    db: Database, held_first: int
+) -> None:
     """Another transaction holds one application's row and then asks for the other's, as
     the writer thread's batches do in their own order. The statement leaves the held
     application's room to the writer instead of waiting for it; waiting, it deadlocked with
-    the transaction, and both rooms failed after PostgreSQL's second of deadlock detection
-    (found in review)."""
-    first, second = new_application(db), new_application(db)
+    the transaction whenever it had locked the other row first, and both rooms failed after
+    PostgreSQL's second of deadlock detection (found in review). Both orders are tried: the
+    statement's own order is its plan's."""
+    applications = [new_application(db), new_application(db)]
+    second, first = applications[held_first], applications[1 - held_first]
     holding, go = threading.Event(), threading.Event()
+    committed: list[bool] = []
 
     def other_transaction() -> None:
         with psycopg.connect(db.url) as conn:
@@ -278,6 +284,7 @@ def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(db: Database) -> 
             go.wait(5)
             conn.execute("UPDATE applications SET name = name WHERE id = %s", (first,))
             conn.commit()
+            committed.append(True)
 
     other = threading.Thread(target=other_transaction)
     other.start()
@@ -289,7 +296,12 @@ def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(db: Database) -> 
             rooms.create_room(db, room_insert(second)),
             return_exceptions=True,
         )
-        await asyncio.sleep(0.3)
+        # The transaction asks for its second row once a create waits for its first: the
+        # statement did, before; now the writer does, with the room the statement left.
+        for _ in range(250):
+            await asyncio.sleep(0.02)
+            if await db.read(lambda c: c.row(_LOCK_WAITS)) != (0,):
+                break
         go.set()
         return list(await creates)
 
@@ -299,7 +311,14 @@ def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(db: Database) -> 
         go.set()
         other.join(5)
     assert [type(r) for r in records] == [rooms.RoomRecord, rooms.RoomRecord], records
+    assert committed == [True]  # (in a deadlock PostgreSQL may fail either side)
     assert (room_count(db, first), room_count(db, second)) == (1, 1)
+
+
+_LOCK_WAITS = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 def test_rooms_left_to_the_writer_give_their_serials_back(
