@@ -385,12 +385,18 @@ async def list_events(
         key.append(("room_id", room_id))
     elif status is not None:
         key.append(("status", status))
-    keyed = {name for name, _ in key}
     conditions, params = ["TRUE"], []
-    for column, value in (("type", event_type), ("status", status)):
-        if value is not None and column not in keyed:
-            conditions.append(f"{column} = ?")
-            params.append(value)
+    if event_type is not None:
+        conditions.append("type = ?")
+        params.append(event_type)
+    if status is not None and room_id is not None:
+        # A status beside a room is read on the room's index. The status is written so that no
+        # index can answer it: as ``status = ?``, without statistics, the generic plan read the
+        # application's events of that status (events_by_status) and kept the room's. And the
+        # room is named by equality too: without it, that condition's low estimate made the
+        # plan with statistics look for the page's neighbours along the primary key.
+        conditions.append("room_id = ? AND status || '' = ?")
+        params += [room_id, status]
     where = " AND ".join(conditions)
     rows, has_prev, has_next, total = await paging.page(
         conn,
@@ -443,9 +449,12 @@ def redeliver_failed_events(
     conn: Connection, application_id: str, room_id: str, *, now_ms: int
 ) -> list[EventRecord]:
     """Send every failed event of a room again, oldest first."""
+    # The status is written so that no index can answer it, which leaves the room's: as
+    # ``status = 'failed'`` PostgreSQL, without statistics, read every failed event of the
+    # application (on events_by_status) and kept the room's, 30 ms for 18 000 of them.
     rows = conn.fetchall(
         f"SELECT {_COLUMNS} FROM events WHERE application_id = ? AND room_id = ?"
-        " AND status = 'failed' ORDER BY serial",
+        " AND status || '' = 'failed' ORDER BY serial",
         (application_id, room_id),
     )
     return [_redeliver(conn, EventRecord(*row), now_ms) for row in rows]

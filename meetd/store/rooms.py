@@ -676,8 +676,17 @@ async def list_rooms(
         total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
     else:  # on the (theme, serial) index, whose rows all have a theme
         key = [("r.theme_id", theme_id)]
-        where = "r.theme_id IS NOT NULL AND r.application_id = ? AND r.deleted_at IS NULL"
-        params = [application_id]
+        # The application is asked of the theme, once, not of each room: a room takes only a
+        # theme of its own application (find_theme, on insert and update), as theme_use and
+        # delete_theme count on too. Asked of each room (``r.application_id = ?``), the
+        # generic plan without statistics walked the application's rooms on their index and
+        # sorted the theme's (80 ms for 180 000 rooms); with the check kept off that index
+        # (``r.application_id || '' = ?``) it read and sorted all the theme's for each page.
+        where = (
+            "r.theme_id IS NOT NULL AND r.deleted_at IS NULL"
+            " AND EXISTS (SELECT 1 FROM themes WHERE id = ? AND application_id = ?)"
+        )
+        params = [theme_id, application_id]
         total = None  # counted: a theme keeps no count
     page, has_prev, has_next, count = await paging.page(
         conn,

@@ -6,6 +6,7 @@ primary key in serial order, filtering: that walk would pass every earlier room 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def skewed() -> Iterator[tuple[str, str, str, str]]:
                         (a, n),
                     )
                 )
-            db.write_blocking(lambda c: c.execute("ANALYZE"))
+            db.write_blocking(lambda c: c.execute("ANALYZE rooms, events, themes, applications"))
         finally:
             db.close()
         yield url, big, small, theme.id
@@ -207,3 +208,134 @@ def test_rooms_are_read_by_their_serial_or_the_legacy_index(
     sql = f"{rooms._SELECT} WHERE {rooms._match(legacy)[0]} AND {rooms._LIVE}"
     ((index, condition),) = room_seeks(generic_plan(url, sql, [legacy.id, big]))
     assert (index, condition) == ("Index Scan rooms_legacy_id", "(id = $1)")
+
+
+ROOMS_IN_LOG = 3_000
+
+
+def logged_room(n: int) -> str:
+    """The id of the log fixture's room ``n``: events ``n`` and ``n + 3 000`` are its."""
+    return str(uuid.UUID(hashlib.md5(str(n).encode()).hexdigest()))
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["unanalyzed", "analyzed"])
+def log(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
+    """A database URL, an application with 6 000 callback events (serials 1 to 6 000) for
+    3 000 rooms, two each, 1 in 20 failed and 1 in 500 pending, and 6 000 rooms of its own, 1
+    in 10 with a theme (with fewer, even the old plans read the theme's index); and that
+    theme. With statistics or without: autovacuum is kept off, so that without them the
+    tables stay as those of a server that never analyzed them."""
+    with support.postgres_schema() as url:
+        db: Database = open_database(url)
+        try:
+            db.write_blocking(migrations.upgrade)
+            application = new_application(db)
+            theme = new_theme(db, application)
+        finally:
+            db.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in ("rooms", "events", "themes", "applications"):
+                conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+            conn.execute(
+                "INSERT INTO rooms (serial, id, application_id, display_name, type,"
+                " meeting_code, host_participant_id, host_token, theme_id, expire_after_use,"
+                " options, created_at, expires_at, is_available, legacy_keys)"
+                " SELECT s, gen_random_uuid()::text, %(a)s, 'r', 'long_term',"
+                " lpad(s::text, 10, '0'), 'h', 't', CASE WHEN s %% 10 = 0 THEN %(t)s END,"
+                " false, '{}', 0, 1, true, false FROM generate_series(1, %(n)s) s",
+                {"a": application, "t": theme.id, "n": 2 * ROOMS_IN_LOG},
+            )
+            conn.execute(
+                "INSERT INTO events (serial, id, application_id, room_id, type, kind, body,"
+                " status, created_at) SELECT e, gen_random_uuid()::text, %(a)s,"
+                " md5((e %% %(n)s)::text)::uuid::text, 'room:expired', 'room', '{}',"
+                " CASE WHEN e %% 500 = 7 THEN 'pending' WHEN e %% 20 = 1 THEN 'failed'"
+                " ELSE 'delivered' END, 0 FROM generate_series(1, %(n)s * 2) e",
+                {"a": application, "n": ROOMS_IN_LOG},
+            )
+            if request.param:
+                conn.execute("ANALYZE rooms, events, themes, applications")
+        yield url, application, theme.id
+
+
+def indexes(plan: dict[str, Any]) -> set[str]:
+    """The indexes the plan reads, bitmap scans' too."""
+    found = {plan["Index Name"]} if "Index Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= indexes(child)
+    return found
+
+
+def blocks(plan: dict[str, Any]) -> int:
+    """The blocks a plan run read (EXPLAIN ANALYZE, BUFFERS), its subplans' with them."""
+    return int(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
+
+
+# Bounds each way: none; past the key's last event (the page walks on from there); before
+# its first (the page walks back); between its events (an empty page, a neighbour each way).
+BOUNDS = [(None, None), (6_000, None), (None, 7), (8, 3_007)]
+
+
+@pytest.mark.parametrize(("start_id", "end_id"), BOUNDS)
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"room_id": logged_room(7)}, "events_by_room"),  # events 7 and 3 007
+        ({"status": "pending"}, "events_by_status"),  # events 7, 507 … 5 507
+        ({"room_id": logged_room(7), "status": "pending"}, "events_by_room"),
+    ],
+)
+def test_a_key_of_several_columns_reads_its_own_rows(
+    log: tuple[str, str, str],
+    filters: dict[str, str],
+    index: str,
+    start_id: int | None,
+    end_id: int | None,
+) -> None:
+    """The page, its neighbours and its total read the key's rows on the key's index, not the
+    application's log: the total was counted on the application's index, and a walk went on
+    past the key's last row (or back past its first) through the application's others."""
+    url, application, _ = log
+    sql, params = asked(
+        lambda c: events.list_events(
+            c, application, page_size=20, start_id=start_id, end_id=end_id, **filters
+        )
+    )
+    plan = generic_plan(url, sql, params, run=True)
+    assert indexes(plan) == {index}
+    # The application's log fills some 200 blocks; its 12 pending events lie on 12 of them,
+    # and the index entries of the key on a block or two.
+    assert blocks(plan) <= 60, blocks(plan)
+
+
+def test_a_themes_rooms_walk_the_theme_without_statistics(log: tuple[str, str, str]) -> None:
+    """Not the application's rooms, sorted: asked of each room, the application drew the
+    plan without statistics to their index."""
+    url, application, theme_id = log
+    sql, params = asked(lambda c: rooms.list_rooms(c, application, page_size=20, theme_id=theme_id))
+    found = indexes(generic_plan(url, sql, params))
+    assert "rooms_by_theme" in found
+    assert not found & {"rooms_by_application", "rooms_pkey"}, found
+
+
+class Writer:
+    """A writer's connection that keeps the statements it is asked and finds nothing."""
+
+    dialect = "postgresql"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, list[Any]]] = []
+
+    def fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        self.asked.append((sql, list(params)))
+        return []
+
+
+def test_a_rooms_failed_events_are_found_on_the_room(log: tuple[str, str, str]) -> None:
+    """Not among the application's failed events: without statistics the status drew the
+    plan to their index."""
+    url, application, _ = log
+    writer = Writer()
+    events.redeliver_failed_events(writer, application, logged_room(1), now_ms=0)  # type: ignore[arg-type]
+    ((sql, params),) = writer.asked
+    assert indexes(generic_plan(url, sql, params)) == {"events_by_room"}
