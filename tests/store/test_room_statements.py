@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from meetd.errors import NotFoundError
-from meetd.store import migrations, pg_readers, rooms, themes
+from meetd.store import pg_readers, rooms, themes
 from meetd.store.backends import is_unavailable
-from meetd.store.database import Database, open_database
+from meetd.store.database import Database
 from tests import support
 from tests.store.conftest import new_application
 from tests.store.test_room_inserts import (
@@ -31,19 +31,10 @@ from tests.store.test_room_keys import _NEW_ROOMS_BY_SQL, insert_legacy_room, ju
 
 
 @pytest.fixture
-def db() -> Iterator[Database]:
+def database_url() -> Iterator[str]:
+    """PostgreSQL only (the store's ``db`` and ``application_id`` fixtures use it)."""
     with support.postgres_schema() as url:
-        database = open_database(url)
-        try:
-            database.write_blocking(migrations.upgrade)
-            yield database
-        finally:
-            database.close()
-
-
-@pytest.fixture
-def application_id(db: Database) -> str:
-    return new_application(db)
+        yield url
 
 
 def on_loop(db: Database, step: Any) -> Any:
