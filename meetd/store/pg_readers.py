@@ -38,7 +38,10 @@ READER_CONNECTIONS = 4
 # have a connection of their own, so reads never queue behind them. One: while its statement
 # runs, the next requests queue, and the next statement takes them all. Measured against two
 # (a statement sent while the other commits) and four: the same creates a second, within
-# noise, one a little ahead (docs/performance.md, the thirteenth session).
+# noise, one a little ahead (docs/performance.md, the thirteenth session). Since then a
+# statement skips an application whose row another transaction holds (rooms.py,
+# _INSERT_PLAIN_ROOMS), so with two, one statement would leave the other's application's
+# rooms to the writer thread.
 STATEMENT_WRITE_CONNECTIONS = 1
 
 _PLACEHOLDER = re.compile(r"\?")
