@@ -20,7 +20,7 @@ from meetd.domain.room_keys import CODES_PER_EPOCH, RoomKeys, RoomRef
 from meetd.domain.rooms import NewRoom, RoomUpdate, room_not_found
 from meetd.errors import BadRequestError, NotFoundError
 from meetd.store import paging
-from meetd.store.database import Connection, Database, Reader
+from meetd.store.database import Connection, Database, Reader, run_now
 
 if TYPE_CHECKING:  # asyncpg takes 0.1 s to import: only PostgreSQL servers load it
     from meetd.store.pg_readers import AsyncpgReader
@@ -176,10 +176,17 @@ _ROWS_PER_INSERT = 64
 
 
 def keys_of(conn: Connection) -> RoomKeys:
-    """The database's room keys (meetd.domain.room_keys), read once a connection."""
+    """The database's room keys (meetd.domain.room_keys), read once a process (the Backend's
+    cache): :func:`room_keys` on the writer's connection."""
+    return run_now(room_keys(conn))
+
+
+async def room_keys(conn: Connection | AsyncpgReader) -> RoomKeys:
+    """The database's room keys, on any of its connections (an asyncpg one on the loop too)."""
     keys: RoomKeys | None = conn.cache.get("room_keys")
     if keys is None:
-        row = conn.fetchone("SELECT secret FROM room_keys")
+        row = await conn.row("SELECT secret FROM room_keys")
+        assert row is not None, "the database is not upgraded"
         keys = conn.cache["room_keys"] = RoomKeys(bytes.fromhex(row[0]))
     return keys
 
@@ -436,7 +443,7 @@ async def insert_plain_rooms(
     BEGIN, the count, the COPY's two, the commit), each ended by a wake-up that waits for the
     GIL while the loop holds it serving requests: on the loop, creates went from 13 % to 24 %
     of the benchmark's hello (docs/performance.md, the thirteenth session)."""
-    keys = await _loop_keys(conn)
+    keys = await room_keys(conn)
     pool = serial_pool(conn)
     while (serials := pool.take(len(inserts))) is None:
         rows = await conn.rows(_NEXT_SERIALS, (max(len(inserts), _SERIALS_AHEAD),))
@@ -446,8 +453,8 @@ async def insert_plain_rooms(
         return [None] * len(inserts)
     keyed = [(serial, keys.room_id(serial), keys.meeting_code(serial)) for serial in serials]
     new_rows = [
-        dict(zip(_INSERT_COLUMN_NAMES, insert.values(room_keys, None), strict=True))
-        for insert, room_keys in zip(inserts, keyed, strict=True)
+        dict(zip(_INSERT_COLUMN_NAMES, insert.values(derived, None), strict=True))
+        for insert, derived in zip(inserts, keyed, strict=True)
     ]
     applications = list({insert.application_id for insert in inserts})
     done = await conn.raw.fetch(
@@ -460,19 +467,9 @@ async def insert_plain_rooms(
         if insert.application_id not in counted
     )
     return [
-        _record(insert, room_keys, None, None) if insert.application_id in counted else None
-        for insert, room_keys in zip(inserts, keyed, strict=True)
+        _record(insert, derived, None, None) if insert.application_id in counted else None
+        for insert, derived in zip(inserts, keyed, strict=True)
     ]
-
-
-async def _loop_keys(conn: AsyncpgReader) -> RoomKeys:
-    """:func:`keys_of` for a connection on the loop (the writer has read them, as a rule)."""
-    keys: RoomKeys | None = conn.cache.get("room_keys")
-    if keys is None:
-        row = await conn.row("SELECT secret FROM room_keys")
-        assert row is not None, "the database is not upgraded"
-        keys = conn.cache["room_keys"] = RoomKeys(bytes.fromhex(row[0]))
-    return keys
 
 
 def _count_rooms(conn: Connection, application_id: str, rooms: int) -> tuple[bool, Any, int]:
