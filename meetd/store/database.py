@@ -289,10 +289,18 @@ class Database:
             for ended in [other for other in self._statement_pools if other.is_closed()]:
                 self._statement_pools.pop(ended).close()
             assert isinstance(self.backend, PostgresBackend)
-            from meetd.store.pg_readers import STATEMENT_WRITE_CONNECTIONS, ReaderPool
+            from meetd.store.pg_readers import (
+                STATEMENT_LOCK_TIMEOUT,
+                STATEMENT_WRITE_CONNECTIONS,
+                ReaderPool,
+            )
 
             pool = ReaderPool(
-                self.backend.url, loop, STATEMENT_WRITE_CONNECTIONS, cache=self.backend.cache
+                self.backend.url,
+                loop,
+                STATEMENT_WRITE_CONNECTIONS,
+                cache=self.backend.cache,
+                settings={"lock_timeout": STATEMENT_LOCK_TIMEOUT},
             )
             self._statement_pools[loop] = pool
         return pool

@@ -38,11 +38,15 @@ READER_CONNECTIONS = 4
 # have a connection of their own, so reads never queue behind them. One: while its statement
 # runs, the next requests queue, and the next statement takes them all. Measured against two
 # (a statement sent while the other commits) and four: the same creates a second, within
-# noise, one a little ahead (docs/performance.md, the thirteenth session). Since then a
-# statement skips an application whose row another transaction holds (rooms.py,
-# _INSERT_PLAIN_ROOMS), so with two, one statement would leave the other's application's
-# rooms to the writer thread.
+# noise, one a little ahead (docs/performance.md, the thirteenth session).
 STATEMENT_WRITE_CONNECTIONS = 1
+
+# How long a statement there waits for a row lock before it gives up and leaves its rows to
+# the writer thread (rooms.insert_plain_rooms): the statements of other processes hold an
+# application's row a millisecond or two, and a wait that ends a deadlock with a writer
+# thread's transaction (which locks applications in its own order) ends well before
+# PostgreSQL's own detection, a second in.
+STATEMENT_LOCK_TIMEOUT = "100ms"
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -62,17 +66,16 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 QUERY_TIMEOUT_SECONDS = 30.0
 
 
-async def _connect(url: str) -> asyncpg.Connection:
+async def _connect(url: str, settings: dict[str, str] | None = None) -> asyncpg.Connection:
     # asyncpg prepares every statement, and PostgreSQL plans a prepared statement anew for
     # its parameters until a generic plan looks no dearer. For the statement that answers
     # several list pages at once it never does: planning took 0.5 ms each time, more than
     # running it, and lists ran at 800 to 1 200 req/s against 2 400 to 2 700 with the generic
     # plan. The reads are written so that their generic plans walk the right index (see
     # store.paging, and tests/store/test_paging_plans.py), so they always use those.
-    settings = {"plan_cache_mode": "force_generic_plan", "jit": JIT}
     return await asyncpg.connect(
         url,
-        server_settings=settings,
+        server_settings={"plan_cache_mode": "force_generic_plan", "jit": JIT, **(settings or {})},
         timeout=CONNECT_TIMEOUT_SECONDS,
         command_timeout=QUERY_TIMEOUT_SECONDS,
     )
@@ -97,7 +100,7 @@ class AsyncpgReader:
 
 class ReaderPool:
     """Up to ``size`` autocommit connections, all on one event loop. ``cache``: the Backend's,
-    given to each connection."""
+    given to each connection; ``settings``: PostgreSQL settings for their sessions."""
 
     def __init__(
         self,
@@ -105,11 +108,13 @@ class ReaderPool:
         loop: asyncio.AbstractEventLoop,
         size: int = READER_CONNECTIONS,
         cache: dict[str, Any] | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.loop = loop
         self.size = size
         self.cache: dict[str, Any] = {} if cache is None else cache
+        self.settings = settings or {}  # PostgreSQL settings of its sessions, beside the above
         self._all: list[AsyncpgReader] = []
         self._idle: list[AsyncpgReader] = []
         self._opening = 0
@@ -166,7 +171,7 @@ class ReaderPool:
     async def _open(self) -> AsyncpgReader:
         self._opening += 1
         try:
-            reader = AsyncpgReader(await _connect(self.url), self.cache)
+            reader = AsyncpgReader(await _connect(self.url, self.settings), self.cache)
         except BaseException:
             self._wake(None)  # the place is free again: a waiter may try it
             raise
@@ -189,7 +194,7 @@ class ReaderPool:
         return False
 
     async def _replace(self, broken: AsyncpgReader) -> AsyncpgReader:
-        reader = AsyncpgReader(await _connect(self.url), self.cache)
+        reader = AsyncpgReader(await _connect(self.url, self.settings), self.cache)
         self._all[self._all.index(broken)] = reader
         return reader
 

@@ -402,12 +402,17 @@ async def create_room(db: Database, insert: RoomInsert) -> RoomRecord:
 # counted in one statement, which writes nothing unless the rooms' keys need no check: no
 # room from before derived codes is live, and no serial has come near the second epoch of
 # meeting codes (then only the writer's checks, under its lock, may hand out codes). The
-# rooms of an application that has a default theme are left to the writer, and so are those
-# of an application whose row another transaction holds (SKIP LOCKED): the statement never
-# waits for a lock, so it cannot deadlock with the writer thread's transactions, which lock
-# applications in their own order (found in review: 180 deadlocks in 900 creates mixed with
-# themed creates and deletes, each a 500 for every room of the statement after a second's
-# wait).
+# rooms of an application that has a default theme are left to the writer.
+#
+# The statement locks its applications' rows first, in the order of their ids, so that the
+# statements of several processes wait for each other and never deadlock. The writer thread's
+# transactions lock applications in their own order, and a statement waiting for one of them
+# while holding a row it wants would deadlock (found in review: 180 in 900 creates mixed with
+# themed creates and deletes, each a 500 for every room of the statement after a second):
+# so a statement waits for a lock at most pg_readers.STATEMENT_LOCK_TIMEOUT, then writes
+# nothing and leaves its rooms to the writer. (Skipping a held row instead, SKIP LOCKED,
+# sent most rooms of two `serve` processes to their writer threads: 3 200 to 3 800
+# creates/s against 5 800 to 6 600.)
 _INSERT_PLAIN_ROOMS = (
     "WITH keys_need_no_check AS ("
     f" SELECT ({_HIGHEST_SERIAL}) < $3"
@@ -415,7 +420,7 @@ _INSERT_PLAIN_ROOMS = (
     "   AND meeting_code > '' ORDER BY meeting_code LIMIT 1) IS NULL AS yes),"
     " plain_applications AS ("
     " SELECT id FROM applications WHERE id = ANY($2::text[]) AND default_theme_id IS NULL"
-    "  AND (SELECT yes FROM keys_need_no_check) FOR NO KEY UPDATE SKIP LOCKED),"
+    "  AND (SELECT yes FROM keys_need_no_check) ORDER BY id FOR NO KEY UPDATE),"
     " inserted AS ("
     f" INSERT INTO rooms ({_INSERT_COLUMNS}) SELECT {_INSERT_COLUMNS}"
     "  FROM json_populate_recordset(NULL::rooms, $1::json)"
@@ -436,8 +441,8 @@ async def insert_plain_rooms(
     """PostgreSQL, on the loop: insert rooms that name no theme, and count them in their
     applications, in one statement (an autocommit transaction of its own). Answers each
     room's record, or None for a room it did not insert (its application has a default
-    theme, does not exist or is locked, or the keys need a check): the writer inserts those,
-    and the serials drawn for them go back to the pool.
+    theme or does not exist, the keys need a check, or a lock was held too long): the writer
+    inserts those, and the serials drawn for them go back to the pool.
 
     The writer thread's transaction for the same rooms takes five round trips (psycopg's
     BEGIN, the count, the COPY's two, the commit), each ended by a wake-up that waits for the
@@ -457,9 +462,14 @@ async def insert_plain_rooms(
         for insert, derived in zip(inserts, keyed, strict=True)
     ]
     applications = list({insert.application_id for insert in inserts})
-    done = await conn.raw.fetch(
-        _INSERT_PLAIN_ROOMS, _encode(new_rows).decode(), applications, _TAKE_TURNS_FROM
-    )
+    from asyncpg.exceptions import LockNotAvailableError  # (loaded: conn is asyncpg's)
+
+    try:
+        done = await conn.raw.fetch(
+            _INSERT_PLAIN_ROOMS, _encode(new_rows).decode(), applications, _TAKE_TURNS_FROM
+        )
+    except LockNotAvailableError:  # waited its longest for a lock: it wrote nothing
+        done = []
     counted = {row[0] for row in done}
     pool.add(
         serial

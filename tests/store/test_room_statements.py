@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -254,15 +255,13 @@ def test_a_statement_in_flight_when_meetd_stops_is_unavailable(db: Database) -> 
 
 
 @pytest.mark.parametrize("held_first", [0, 1])
-def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(
-    db: Database, held_first: int
-) -> None:
+def test_a_statement_gives_up_a_deadlock_to_the_writer(db: Database, held_first: int) -> None:
     """Another transaction holds one application's row and then asks for the other's, as
-    the writer thread's batches do in their own order. The statement leaves the held
-    application's room to the writer instead of waiting for it; waiting, it deadlocked with
-    the transaction whenever it had locked the other row first, and both rooms failed after
-    PostgreSQL's second of deadlock detection (found in review). Both orders are tried: the
-    statement's own order is its plan's."""
+    the writer thread's batches do in their own order. Waiting for ever, the statement
+    deadlocked with it whenever it had locked the other row first, and both rooms failed
+    after PostgreSQL's second of deadlock detection (found in review); now it gives up
+    first, writing nothing, and the writer inserts its rooms. Both orders are tried: the
+    statement locks its applications in the order of their ids."""
     applications = [new_application(db), new_application(db)]
     second, first = applications[held_first], applications[1 - held_first]
     holding, go = threading.Event(), threading.Event()
@@ -304,6 +303,35 @@ def test_a_statement_never_waits_for_a_lock_so_never_deadlocks(
     assert [type(r) for r in records] == [rooms.RoomRecord, rooms.RoomRecord], records
     assert committed == [True]  # (in a deadlock PostgreSQL may fail either side)
     assert (room_count(db, first), room_count(db, second)) == (1, 1)
+
+
+@pytest.mark.parametrize(("held_for", "through_the_writer"), [(0.07, False), (0.5, True)])
+def test_a_statement_waits_for_a_held_application_a_moment_only(
+    db: Database, application_id: str, held_for: float, through_the_writer: bool
+) -> None:
+    """A row another process's statement holds is let go within milliseconds: the statement
+    waits for it. One held longer (pg_readers.STATEMENT_LOCK_TIMEOUT, 100 ms) leaves the
+    room to the writer, which waits as long as it takes."""
+    holding = threading.Event()
+
+    def other_transaction() -> None:
+        with psycopg.connect(db.url) as conn:
+            conn.execute("UPDATE applications SET name = name WHERE id = %s", (application_id,))
+            holding.set()
+            time.sleep(held_for)
+            conn.commit()
+
+    other = threading.Thread(target=other_transaction)
+    other.start()
+    assert holding.wait(5)
+    writes = db.write_stats[1]
+    try:
+        (record,) = create_concurrently(db, [room_insert(application_id)])
+    finally:
+        other.join(5)
+    assert isinstance(record, rooms.RoomRecord), record
+    assert (db.write_stats[1] > writes) is through_the_writer
+    assert room_count(db, application_id) == 1
 
 
 _LOCK_WAITS = (
