@@ -256,53 +256,46 @@ class Database:
         try:
             pool = self._reader_pool() if reads else self._statement_pool()
             results = await pool.run(call, again=reads)
-        except Exception as error:
-            queued.extend(waiting.pop(key, []) if not queued else [])
+        except BaseException as error:
+            if not queued:  # a write's call never ran: its items still wait in ``waiting``
+                queued.extend(waiting.pop(key, []))
+            if not isinstance(error, Exception):  # cancelled (the loop is closing)
+                for _, future in queued:
+                    future.cancel()
+                raise
             results = [error] * len(queued)
-        except BaseException:  # cancelled (the loop is closing): so are its requests
-            queued.extend(waiting.pop(key, []) if not queued else [])
-            for _, future in queued:
-                future.cancel()
-            raise
         _settle_reads(queued, results)
 
     def _reader_pool(self) -> ReaderPool:
         """The running loop's PostgreSQL read connections, made on its first read."""
         assert self._pools is not None, "Database.start() was not called"
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:  # the serving loop's first read (or a test's new loop)
-            for ended in [other for other in self._pools if other.is_closed()]:
-                self._pools.pop(ended).close()
-            assert isinstance(self.backend, PostgresBackend)
-            from meetd.store.pg_readers import ReaderPool
-
-            pool = self._pools[loop] = ReaderPool(self.backend.url, loop, cache=self.backend.cache)
-        return pool
+        return self._loop_pool(self._pools, statements=False)
 
     def _statement_pool(self) -> ReaderPool:
         """The running loop's connections for writes made in one statement (PostgreSQL)."""
         assert self._statement_pools is not None, "Database.start() was not called"
-        loop = asyncio.get_running_loop()
-        pool = self._statement_pools.get(loop)
-        if pool is None:
-            for ended in [other for other in self._statement_pools if other.is_closed()]:
-                self._statement_pools.pop(ended).close()
-            assert isinstance(self.backend, PostgresBackend)
-            from meetd.store.pg_readers import (
-                STATEMENT_LOCK_TIMEOUT,
-                STATEMENT_WRITE_CONNECTIONS,
-                ReaderPool,
-            )
+        return self._loop_pool(self._statement_pools, statements=True)
 
-            pool = ReaderPool(
-                self.backend.url,
-                loop,
-                STATEMENT_WRITE_CONNECTIONS,
-                cache=self.backend.cache,
-                settings={"lock_timeout": STATEMENT_LOCK_TIMEOUT},
+    def _loop_pool(
+        self, pools: dict[asyncio.AbstractEventLoop, ReaderPool], *, statements: bool
+    ) -> ReaderPool:
+        """The running loop's pool of ``pools``, made on its first use (the serving loop's
+        first request, or a test's new loop), when the pools of closed loops are dropped."""
+        loop = asyncio.get_running_loop()
+        pool = pools.get(loop)
+        if pool is None:
+            for ended in [other for other in pools if other.is_closed()]:
+                pools.pop(ended).close()
+            assert isinstance(self.backend, PostgresBackend)
+            from meetd.store import pg_readers
+
+            size, settings = pg_readers.READER_CONNECTIONS, {}
+            if statements:
+                size = pg_readers.STATEMENT_WRITE_CONNECTIONS
+                settings = {"lock_timeout": pg_readers.STATEMENT_LOCK_TIMEOUT}
+            pool = pools[loop] = pg_readers.ReaderPool(
+                self.backend.url, loop, size, cache=self.backend.cache, settings=settings
             )
-            self._statement_pools[loop] = pool
         return pool
 
     @overload

@@ -282,11 +282,18 @@ def serial_pool(conn: Connection | AsyncpgReader) -> SerialPool:
 def _next_serials(conn: Connection, count: int, *, after: int) -> list[int]:
     """``count`` serials no room has, in increasing order; on SQLite each above ``after``."""
     if conn.dialect == "postgresql":
-        pool = serial_pool(conn)
-        while (serials := pool.take(count)) is None:
-            pool.add(row[0] for row in conn.fetchall(_NEXT_SERIALS, (max(count, _SERIALS_AHEAD),)))
-        return serials
+        return run_now(_pooled_serials(conn, count))
     return list(range(after + 1, after + 1 + count))
+
+
+async def _pooled_serials(conn: Connection | AsyncpgReader, count: int) -> list[int]:
+    """PostgreSQL: ``count`` serials from the process's pool, in increasing order, which
+    takes more from the sequence when it has too few."""
+    pool = serial_pool(conn)
+    while (serials := pool.take(count)) is None:
+        rows = await conn.rows(_NEXT_SERIALS, (max(count, _SERIALS_AHEAD),))
+        pool.add(row[0] for row in rows)
+    return serials
 
 
 # An IN list holds at most this many values (SQLite before 3.32 takes 999 parameters).
@@ -450,9 +457,7 @@ async def insert_plain_rooms(
     of the benchmark's hello (docs/performance.md, the thirteenth session)."""
     keys = await room_keys(conn)
     pool = serial_pool(conn)
-    while (serials := pool.take(len(inserts))) is None:
-        rows = await conn.rows(_NEXT_SERIALS, (max(len(inserts), _SERIALS_AHEAD),))
-        pool.add(row[0] for row in rows)
+    serials = await _pooled_serials(conn, len(inserts))
     if serials[-1] >= _TAKE_TURNS_FROM:
         pool.add(serials)
         return [None] * len(inserts)
