@@ -13,7 +13,9 @@ session). Here both are *encryptions of the serial* under a key of the database'
   or nobody's);
 - the meeting code is the serial's place in its *epoch* of 900 000 000 serials through a
   permutation of the 900 000 000 codes (a Feistel network on 30 bits, 8 rounds, walking the
-  cycle until the result is in range), tweaked by the epoch. Within an epoch two rooms never
+  cycle until the result is in range), tweaked by the epoch. A round's function takes one of
+  only 2**15 halves, so each round's values are kept in a table as they are computed: a warm
+  code costs lookups, not hashes (1.5 µs against 9.6). Within an epoch two rooms never
   share a code; across epochs they may, and the writer skips a serial whose code a live room
   of another epoch holds (:mod:`meetd.store.rooms`).
 
@@ -23,6 +25,7 @@ the database, so every process sharing it agrees), each maps back to its serial.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import hashlib
 
@@ -39,6 +42,10 @@ _ID_ROUNDS = 4
 _CODE_HALF_BITS = 15  # 2**30 >= 900 000 000
 _CODE_HALF_MASK = (1 << _CODE_HALF_BITS) - 1
 _CODE_ROUNDS = 8
+# Each code round's values, as computed: 2**15 of 2 bytes a round, 512 KiB an epoch; -1 for
+# a value not computed yet.
+_UNKNOWN = -1
+_CODE_TABLE_EPOCHS = 4  # kept at once: a database holds rooms of one or two epochs
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,7 +59,7 @@ class RoomRef:
 class RoomKeys:
     """The permutations of one database, keyed by its ``room_keys`` secret."""
 
-    __slots__ = ("_code_keys", "_id_keys")
+    __slots__ = ("_code_keys", "_code_tables", "_id_keys")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -66,6 +73,7 @@ class RoomKeys:
 
         self._id_keys = round_keys(b"meetd-room-id", _ID_ROUNDS)
         self._code_keys = round_keys(b"meetd-code", _CODE_ROUNDS)
+        self._code_tables: dict[int, list[tuple[hashlib.blake2b, array.array[int]]]] = {}
 
     # -- ids ---------------------------------------------------------------------------------
     def room_id(self, serial: int) -> str:
@@ -73,8 +81,10 @@ class RoomKeys:
         if not 0 < serial <= MAX_SERIAL:
             raise ValueError(f"serial out of range: {serial}")
         left, right = serial >> _ID_HALF_BITS, serial & _ID_HALF_MASK
-        for keyed in self._id_keys:
-            left, right = right, left ^ _round(keyed, right, _ID_HALF_MASK)
+        for keyed in self._id_keys:  # _round written out: every create and GET runs this
+            h = keyed.copy()
+            h.update(right.to_bytes(8, "big"))
+            left, right = right, left ^ (int.from_bytes(h.digest(), "big") & _ID_HALF_MASK)
         bits = (left << _ID_HALF_BITS) | right
         # 122 bits around the version (4 bits, after 48) and the variant (2, after 64).
         value = (
@@ -96,8 +106,10 @@ class RoomKeys:
             return None
         bits = (value >> 80) << 74 | ((value >> 64) & 0xFFF) << 62 | (value & ((1 << 62) - 1))
         left, right = bits >> _ID_HALF_BITS, bits & _ID_HALF_MASK
-        for keyed in reversed(self._id_keys):
-            left, right = right ^ _round(keyed, left, _ID_HALF_MASK), left
+        for keyed in reversed(self._id_keys):  # _round written out, as in room_id
+            h = keyed.copy()
+            h.update(left.to_bytes(8, "big"))
+            left, right = right ^ (int.from_bytes(h.digest(), "big") & _ID_HALF_MASK), left
         serial = (left << _ID_HALF_BITS) | right
         return serial if 0 < serial <= MAX_SERIAL else None
 
@@ -119,18 +131,35 @@ class RoomKeys:
     def _code_step(self, value: int, epoch: int, *, encrypt: bool) -> int:
         # Walking the cycle: the permutation of 2**30 values, applied again while the result
         # is out of range, is a permutation of the range.
+        rounds = self._code_rounds(epoch)
         tweak = epoch.to_bytes(8, "big")
-        keys = self._code_keys if encrypt else self._code_keys[::-1]
         while True:
             left, right = value >> _CODE_HALF_BITS, value & _CODE_HALF_MASK
-            for keyed in keys:
-                if encrypt:
-                    left, right = right, left ^ _round(keyed, right, _CODE_HALF_MASK, tweak)
-                else:
-                    left, right = right ^ _round(keyed, left, _CODE_HALF_MASK, tweak), left
+            if encrypt:
+                for keyed, table in rounds:
+                    if (mixed := table[right]) == _UNKNOWN:
+                        mixed = table[right] = _round(keyed, right, _CODE_HALF_MASK, tweak)
+                    left, right = right, left ^ mixed
+            else:
+                for keyed, table in reversed(rounds):
+                    if (mixed := table[left]) == _UNKNOWN:
+                        mixed = table[left] = _round(keyed, left, _CODE_HALF_MASK, tweak)
+                    left, right = right ^ mixed, left
             value = (left << _CODE_HALF_BITS) | right
             if value < CODES_PER_EPOCH:
                 return value
+
+    def _code_rounds(self, epoch: int) -> list[tuple[hashlib.blake2b, array.array[int]]]:
+        """Each code round's key beside its table for ``epoch``. Filled as codes are asked
+        for; threads may fill the same entry at once, with the same value."""
+        rounds = self._code_tables.get(epoch)
+        if rounds is None:
+            if len(self._code_tables) >= _CODE_TABLE_EPOCHS:
+                self._code_tables.clear()
+            unknown = array.array("h", [_UNKNOWN]) * (_CODE_HALF_MASK + 1)
+            rounds = [(keyed, array.array("h", unknown)) for keyed in self._code_keys]
+            self._code_tables[epoch] = rounds
+        return rounds
 
 
 def _round(keyed: hashlib.blake2b, half: int, mask: int, tweak: bytes = b"") -> int:

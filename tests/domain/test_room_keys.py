@@ -124,3 +124,17 @@ def test_the_derivation_never_changes(serial: int, room_id: str, code: str) -> N
     assert (keys.room_id(serial), keys.meeting_code(serial)) == (room_id, code)
     assert keys.serial_of_id(room_id) == serial
     assert keys.code_serial(code, serial // CODES_PER_EPOCH) == serial
+
+
+def test_codes_stay_the_same_once_the_rounds_tables_fill() -> None:
+    # A code's rounds are looked up in tables filled as codes are asked for, one set of
+    # tables an epoch: the same keys, warm, over several epochs, derive what fresh keys do.
+    warm = RoomKeys(bytes(range(32)))
+    codes = [warm.meeting_code(serial) for serial in range(1, 30_001)]
+    for serial, _, code in _DERIVED_UNDER_KEY_0_TO_31 * 2:  # epochs 0, 1, 1221, 10 248 191 …
+        assert warm.meeting_code(serial) == code
+        assert warm.code_serial(code, serial // CODES_PER_EPOCH) == serial
+    cold = RoomKeys(bytes(range(32)))
+    sample = range(1, 30_001, 331)
+    assert [cold.meeting_code(serial) for serial in sample] == [codes[s - 1] for s in sample]
+    assert [warm.meeting_code(serial) for serial in sample] == [codes[s - 1] for s in sample]
