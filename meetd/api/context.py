@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from meetd.api.auth import Authenticator, Principal
+from meetd.api.requests import header
 from meetd.clock import Clock
 from meetd.settings import Settings
 from meetd.store.database import Database
@@ -63,14 +64,5 @@ async def authenticate(request: Request) -> tuple[Services, Principal]:
     """The services and the calling application; raises AuthenticationError (401)."""
     found = services(request)
     assert found.auth is not None, "the app's lifespan has not started"
-    principal = await found.auth.authenticate(_authorization(request))
+    principal = await found.auth.authenticate(header(request, b"authorization"))
     return found, principal
-
-
-def _authorization(request: Request) -> str | None:
-    """The Authorization header, read from the ASGI scope (lower-case names) without building
-    Starlette's Headers for the whole request."""
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
-    return None

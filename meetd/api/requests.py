@@ -64,11 +64,20 @@ _MAX_LENGTH_DIGITS = 18
 def content_length(request: Request) -> int | None:
     """What Content-Length announces (None without a valid one), capped at 10**18: larger
     numbers are over every limit anyway."""
-    digits = request.headers.get("content-length", "")
+    digits = header(request, b"content-length") or ""
     if not (digits.isascii() and digits.isdigit()):
         return None
     digits = digits.lstrip("0") or "0"
     return int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else 10**_MAX_LENGTH_DIGITS
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """The first value of the header ``name`` (lower case), read from the ASGI scope, whose
+    names are lower case, without building Starlette's Headers for the whole request."""
+    for found, value in request.scope["headers"]:
+        if found == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def query_int(
