@@ -13,6 +13,7 @@ from meetd.errors import BadRequestError, InputValidationError, MeetdError
 
 MAX_BODY_BYTES = 256 * 1024
 _decode = msgspec.json.decode
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 async def json_body(request: Request) -> Any:
@@ -20,6 +21,8 @@ async def json_body(request: Request) -> Any:
     ``content-type`` in lower case, and some clients send none at all. An empty body is
     ``{}``."""
     body = await _bounded_body(request)
+    if body.startswith(_UTF8_BOM):  # Express's body parser dropped it before parsing
+        body = body[len(_UTF8_BOM) :]
     if not body or body.isspace():
         # Express's body parser read an empty body as {}, so Vonage answered it with the
         # first field missing (`"display_name" is required`). Whitespace alone reads the same

@@ -99,7 +99,7 @@ def parse_new_room(body: Any, *, now_ms: int, min_lead_seconds: int) -> NewRoom:
 
     expires_at = None
     if room_type == "long_term":
-        if body.get("expires_at") is None:
+        if "expires_at" not in body:  # null is a value, and no date: Joi said so, as below
             raise InputValidationError('"expires_at" is required')
         expires_at = check.timestamp(body["expires_at"], "expires_at")
         check_long_term_expiry(expires_at, now_ms, min_lead_seconds)

@@ -181,6 +181,18 @@ def test_content_type_header_is_case_insensitive(client: TestClient, account: Ca
         assert response.status_code == 201, content_type
 
 
+def test_a_byte_order_mark_before_the_json_is_dropped(client: TestClient, account: Caller) -> None:
+    """Express's body parser decoded bodies with iconv-lite, which drops a UTF-8 BOM."""
+    bom = b"\xef\xbb\xbf"
+    response = client.post(ROOMS, headers=account.basic, content=bom + b'{"display_name": "b"}')
+    assert response.status_code == 201
+    assert response.json()["display_name"] == "b"
+    response = client.post(ROOMS, headers=account.basic, content=bom)
+    assert assert_error_body(response, 400, "InputValidationError")["message"] == (
+        '"display_name" is required'
+    )
+
+
 def test_an_oversized_body_is_a_400(client: TestClient, account: Caller) -> None:
     body = b'{"display_name": "' + b"x" * (1024 * 1024) + b'"}'
     response = client.post(ROOMS, headers=account.basic, content=body)

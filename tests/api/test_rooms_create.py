@@ -184,6 +184,10 @@ def test_long_term_expiry_must_lie_more_than_ten_minutes_ahead(
         ({"display_name": "r", "type": "forever"}, '"type" must be one of [instant, long_term]'),
         ({"display_name": "r", "type": "long_term"}, '"expires_at" is required'),
         (
+            {"display_name": "r", "type": "long_term", "expires_at": None},
+            '"expires_at" must be a valid date',
+        ),
+        (
             {"display_name": "r", "type": "long_term", "expires_at": "tomorrow"},
             '"expires_at" must be a valid date',
         ),
