@@ -114,7 +114,9 @@ def run(
         return
     from meetd.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, freeze_heap=True), **options))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, freeze_heap=True, warm_codes=True), **options)
+    )
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=listeners)
     if not server.started:  # the app's startup failed; uvicorn logged why
@@ -126,7 +128,7 @@ def worker_app() -> Any:
     from meetd.app import create_app
     from meetd.settings import settings_from_handoff
 
-    return create_app(settings_from_handoff(), freeze_heap=True)
+    return create_app(settings_from_handoff(), freeze_heap=True, warm_codes=True)
 
 
 def announce_addresses(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import hmac
 
 import msgspec
@@ -24,8 +25,16 @@ def sign_host_token(participant_id: str, issued_at_ms: int, *, key: bytes, key_i
     25 µs a token on key handling meant for asymmetric keys; the tests verify it with PyJWT."""
     claims = {"participantId": participant_id, "iat": issued_at_ms // 1000}
     signing_input = f"{_header(key_id)}.{_b64url(msgspec.json.encode(claims))}"
-    signature = hmac.digest(key, signing_input.encode(), "sha256")
-    return f"{signing_input}.{_b64url(signature)}"
+    signer = _signer(key).copy()
+    signer.update(signing_input.encode())
+    return f"{signing_input}.{_b64url(signer.digest())}"
+
+
+@functools.lru_cache(maxsize=8)
+def _signer(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 keyed once: a copy of it signs in 1.6 µs, where ``hmac.digest`` looked
+    the digest up by name and keyed it again each time (4.3 µs)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,49 @@
+"""``meetd serve`` fills the meeting codes' tables at startup, in a thread of its own
+(meetd.app.warm_meeting_codes); apps built by tests do not."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from meetd.app import create_app
+from meetd.clock import FakeClock
+from meetd.domain import room_keys
+from meetd.settings import build_settings
+
+
+def warm_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "meetd-warm-codes"]
+
+
+@pytest.mark.parametrize("warm_codes", [True, False])
+def test_the_served_app_warms_the_codes_of_its_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warm_codes: bool
+) -> None:
+    settings = build_settings(
+        {"data_dir": tmp_path / "data", "database_url": f"sqlite:///{tmp_path / 'm.sqlite3'}"},
+        environ={"MEETD_SECRET_KEY": "test-secret-key-of-32-characters"},
+    )
+    app = create_app(settings, clock=FakeClock(), run_sweeper=False, warm_codes=warm_codes)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        threads = warm_threads()
+        assert len(threads) == (1 if warm_codes else 0)
+        for thread in threads:
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+        hashed = []
+        real_round = room_keys._round
+
+        def counted(*args: object) -> int:
+            hashed.append(args)
+            return real_round(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(room_keys, "_round", counted)
+        keys = app.state.services.keys
+        codes = {keys.meeting_code(serial) for serial in range(1, 2_001)}
+        assert len(codes) == 2_000
+        assert (not hashed) is warm_codes
