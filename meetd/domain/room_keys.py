@@ -81,10 +81,8 @@ class RoomKeys:
         if not 0 < serial <= MAX_SERIAL:
             raise ValueError(f"serial out of range: {serial}")
         left, right = serial >> _ID_HALF_BITS, serial & _ID_HALF_MASK
-        for keyed in self._id_keys:  # _round written out: every create and GET runs this
-            h = keyed.copy()
-            h.update(right.to_bytes(8, "big"))
-            left, right = right, left ^ (int.from_bytes(h.digest(), "big") & _ID_HALF_MASK)
+        for keyed in self._id_keys:
+            left, right = right, left ^ _round(keyed, right, _ID_HALF_MASK)
         bits = (left << _ID_HALF_BITS) | right
         # 122 bits around the version (4 bits, after 48) and the variant (2, after 64).
         value = (
@@ -106,10 +104,8 @@ class RoomKeys:
             return None
         bits = (value >> 80) << 74 | ((value >> 64) & 0xFFF) << 62 | (value & ((1 << 62) - 1))
         left, right = bits >> _ID_HALF_BITS, bits & _ID_HALF_MASK
-        for keyed in reversed(self._id_keys):  # _round written out, as in room_id
-            h = keyed.copy()
-            h.update(left.to_bytes(8, "big"))
-            left, right = right ^ (int.from_bytes(h.digest(), "big") & _ID_HALF_MASK), left
+        for keyed in reversed(self._id_keys):
+            left, right = right ^ _round(keyed, left, _ID_HALF_MASK), left
         serial = (left << _ID_HALF_BITS) | right
         return serial if 0 < serial <= MAX_SERIAL else None
 
