@@ -144,6 +144,8 @@ def test_codes_stay_the_same_once_the_rounds_tables_fill() -> None:
 def test_warmed_codes_need_no_hash_and_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     warm = RoomKeys(bytes(range(32)))
     warm.warm_codes(0)
+    sample = range(1, 30_001, 997)
+    expected = [RoomKeys(bytes(range(32))).meeting_code(serial) for serial in sample]  # cold
 
     def no_hash(*args: object) -> int:
         raise AssertionError("a warmed code was hashed")
@@ -152,8 +154,6 @@ def test_warmed_codes_need_no_hash_and_are_the_same(monkeypatch: pytest.MonkeyPa
     for serial, _, code in _DERIVED_UNDER_KEY_0_TO_31[:4]:  # the epoch-0 serials
         assert warm.meeting_code(serial) == code
         assert warm.code_serial(code, 0) == serial
-    sample = range(1, 30_001, 997)
-    expected = [KEYS.meeting_code(serial) for serial in sample]  # KEYS' tables: not warmed
     assert [warm.meeting_code(serial) for serial in sample] == expected
     with pytest.raises(AssertionError, match="hashed"):  # another epoch's are not warm
         warm.meeting_code(CODES_PER_EPOCH + 1)
