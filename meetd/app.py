@@ -104,11 +104,11 @@ def create_app(
 
 
 def warm_meeting_codes(keys: RoomKeys, highest_serial: int) -> None:
-    """Fills the tables of the meeting codes' epoch (meetd.domain.room_keys) in a thread of
-    its own, while the server starts serving. Filled only as codes are asked for, they
-    missed four lookups in five over a fresh server's first 13 000 creates, and the hashes
-    took a fifth of the create handler's time (cProfile). Tests skip it: it is CPU time,
-    not behaviour."""
+    """Fills the tables of the meeting codes' current epoch and of those below it
+    (``RoomKeys.warm_codes``) in a thread of its own, while the server starts serving.
+    Filled only as codes are asked for, they missed four lookups in five over a fresh
+    server's first 13 000 creates, and the hashes took a fifth of the create handler's time
+    (cProfile). Tests skip it: it is CPU time, not behaviour."""
     threading.Thread(
         target=keys.warm_codes,
         args=(highest_serial // CODES_PER_EPOCH,),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from meetd.app import create_app
+from meetd.app import create_app, warm_meeting_codes
 from meetd.clock import FakeClock
 from meetd.domain import room_keys
 from meetd.settings import build_settings
@@ -47,3 +47,12 @@ def test_the_served_app_warms_the_codes_of_its_epoch(
         codes = {keys.meeting_code(serial) for serial in range(1, 2_001)}
         assert len(codes) == 2_000
         assert (not hashed) is warm_codes
+
+
+def test_the_warmed_epochs_are_the_highest_serials_and_the_one_below() -> None:
+    keys = room_keys.RoomKeys(bytes(range(32)))
+    warm_meeting_codes(keys, room_keys.CODES_PER_EPOCH + 5)  # in epoch 1
+    for thread in warm_threads():
+        thread.join(timeout=60)
+    assert not warm_threads()
+    assert sorted(keys._code_tables) == [0, 1]

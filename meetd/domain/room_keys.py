@@ -28,6 +28,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import hashlib
+from typing import TypeAlias
 
 from meetd.domain.meeting_codes import HIGHEST, LOWEST
 from meetd.domain.randomness import uuid_text
@@ -45,7 +46,7 @@ _CODE_ROUNDS = 8
 # Each code round's values, as computed: 2**15 of 2 bytes a round, 512 KiB an epoch; -1 for
 # a value not computed yet.
 _UNKNOWN = -1
-_CODE_TABLE_EPOCHS = 4  # kept at once: a database holds rooms of one or two epochs
+_CODE_TABLE_EPOCHS = 4  # epochs with tables: a database holds rooms of one or two
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class RoomKeys:
 
         self._id_keys = round_keys(b"meetd-room-id", _ID_ROUNDS)
         self._code_keys = round_keys(b"meetd-code", _CODE_ROUNDS)
-        self._code_tables: dict[int, list[tuple[hashlib.blake2b, array.array[int]]]] = {}
+        self._code_tables: dict[int, list[tuple[hashlib.blake2b, _Table]]] = {}
 
     # -- ids ---------------------------------------------------------------------------------
     def room_id(self, serial: int) -> str:
@@ -121,14 +122,16 @@ class RoomKeys:
     def code_serial(self, code: str, epoch: int) -> int:
         """The serial of ``epoch`` whose meeting code is ``code`` (the inverse of
         :meth:`meeting_code` within an epoch)."""
-        place = self._code_step(int(code) - LOWEST, epoch, encrypt=False)
-        return epoch * CODES_PER_EPOCH + place
+        value = int(code) - LOWEST
+        if not 0 <= value < CODES_PER_EPOCH:
+            raise ValueError(f"no meeting code: {code!r}")
+        return epoch * CODES_PER_EPOCH + self._code_step(value, epoch, encrypt=False)
 
     def _code_step(self, value: int, epoch: int, *, encrypt: bool) -> int:
         # Walking the cycle: the permutation of 2**30 values, applied again while the result
         # is out of range, is a permutation of the range.
-        rounds = self._code_rounds(epoch)
         tweak = epoch.to_bytes(8, "big")
+        rounds = self._code_rounds(epoch)
         while True:
             left, right = value >> _CODE_HALF_BITS, value & _CODE_HALF_MASK
             if encrypt:
@@ -145,27 +148,48 @@ class RoomKeys:
             if value < CODES_PER_EPOCH:
                 return value
 
-    def warm_codes(self, epoch: int) -> None:
-        """Fill ``epoch``'s tables whole (about 0.2 s of CPU): left to fill as codes are
-        asked for, they take some hundred thousand codes to fill, each missing value a hash
-        on a create's path. ``meetd serve`` runs this in a thread of its own at startup."""
-        tweak = epoch.to_bytes(8, "big")
-        for keyed, table in self._code_rounds(epoch):
-            for half in range(_CODE_HALF_MASK + 1):
-                if table[half] == _UNKNOWN:
-                    table[half] = _round(keyed, half, _CODE_HALF_MASK, tweak)
+    def warm_codes(self, top_epoch: int) -> None:
+        """Fill the tables of ``top_epoch`` and of the epochs just below it (as many as keep
+        tables) whole, 0.2 to 0.5 s of CPU each: left to fill as codes are asked for, they
+        take some hundred thousand codes to fill, each missing value a hash on a create's
+        path. The epochs below count when a new room's code is checked against rooms of
+        other epochs. ``meetd serve`` runs this in a thread of its own at startup."""
+        for epoch in range(top_epoch, max(top_epoch - _CODE_TABLE_EPOCHS, -1), -1):
+            tweak = epoch.to_bytes(8, "big")
+            for keyed, table in self._code_rounds(epoch):
+                for half in range(_CODE_HALF_MASK + 1):
+                    if table[half] == _UNKNOWN:
+                        table[half] = _round(keyed, half, _CODE_HALF_MASK, tweak)
 
-    def _code_rounds(self, epoch: int) -> list[tuple[hashlib.blake2b, array.array[int]]]:
-        """Each code round's key beside its table for ``epoch``. Filled as codes are asked
-        for; threads may fill the same entry at once, with the same value."""
+    def _code_rounds(self, epoch: int) -> list[tuple[hashlib.blake2b, _Table]]:
+        """Each code round's key beside its table for ``epoch``. The first epochs asked for
+        keep their tables for good; another one's codes are hashed every time, as a table
+        made and dropped each time would cost more. Threads may fill the same entry at
+        once, with the same value."""
         rounds = self._code_tables.get(epoch)
         if rounds is None:
             if len(self._code_tables) >= _CODE_TABLE_EPOCHS:
-                self._code_tables.clear()
+                return [(keyed, _NO_TABLE) for keyed in self._code_keys]
             unknown = array.array("h", [_UNKNOWN]) * (_CODE_HALF_MASK + 1)
-            rounds = [(keyed, array.array("h", unknown)) for keyed in self._code_keys]
-            self._code_tables[epoch] = rounds
+            made: list[tuple[hashlib.blake2b, _Table]] = [
+                (keyed, array.array("h", unknown)) for keyed in self._code_keys
+            ]
+            rounds = self._code_tables.setdefault(epoch, made)
         return rounds
+
+
+class _NoTable:
+    """A code round's table that keeps nothing: every value is computed."""
+
+    def __getitem__(self, half: int) -> int:
+        return _UNKNOWN
+
+    def __setitem__(self, half: int, value: int) -> None:
+        pass
+
+
+_NO_TABLE = _NoTable()
+_Table: TypeAlias = "array.array[int] | _NoTable"
 
 
 def _round(keyed: hashlib.blake2b, half: int, mask: int, tweak: bytes = b"") -> int:

@@ -157,3 +157,41 @@ def test_warmed_codes_need_no_hash_and_are_the_same(monkeypatch: pytest.MonkeyPa
     assert [warm.meeting_code(serial) for serial in sample] == expected
     with pytest.raises(AssertionError, match="hashed"):  # another epoch's are not warm
         warm.meeting_code(CODES_PER_EPOCH + 1)
+
+
+def test_warming_fills_the_epochs_below_too_as_many_as_keep_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cold = RoomKeys(bytes(range(32)))
+    epochs = range(7)
+    expected = {e: cold.meeting_code(e * CODES_PER_EPOCH + 777) for e in epochs}
+    warm = RoomKeys(bytes(range(32)))
+    warm.warm_codes(5)  # 5, 4, 3 and 2
+    hashed: list[object] = []
+    real_round = room_keys._round
+
+    def counted(*args: object) -> int:
+        hashed.append(args)
+        return real_round(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(room_keys, "_round", counted)
+    for epoch in (5, 4, 3, 2):
+        assert warm.meeting_code(epoch * CODES_PER_EPOCH + 777) == expected[epoch]
+    assert not hashed
+    # Epochs beyond the four are hashed each time, and right, and take no epoch's tables.
+    for _ in range(2):
+        for epoch in (0, 1, 6):
+            code = warm.meeting_code(epoch * CODES_PER_EPOCH + 777)
+            assert code == expected[epoch]
+            assert warm.code_serial(code, epoch) == epoch * CODES_PER_EPOCH + 777
+    assert len(hashed) >= 2 * 3 * 2 * 8
+    hashed.clear()
+    assert warm.meeting_code(2 * CODES_PER_EPOCH + 777) == expected[2]
+    assert not hashed
+
+
+@pytest.mark.parametrize("code", ["099999999", "1000000000", "-1"])
+def test_a_code_out_of_range_has_no_serial(code: str) -> None:
+    for keys in (RoomKeys(bytes(range(32))), KEYS):
+        with pytest.raises(ValueError, match="no meeting code"):
+            keys.code_serial(code, 0)
