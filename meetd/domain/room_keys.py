@@ -157,6 +157,8 @@ class RoomKeys:
         for epoch in range(top_epoch, max(top_epoch - _CODE_TABLE_EPOCHS, -1), -1):
             tweak = epoch.to_bytes(8, "big")
             for keyed, table in self._code_rounds(epoch):
+                if table is _NO_TABLE:  # other epochs took the tables first
+                    return
                 for half in range(_CODE_HALF_MASK + 1):
                     if table[half] == _UNKNOWN:
                         table[half] = _round(keyed, half, _CODE_HALF_MASK, tweak)
