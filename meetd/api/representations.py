@@ -24,19 +24,26 @@ class RoomBodies:
     one seen before gets the same bytes back, whichever process changed the room in between:
     nothing needs invalidating. Reads of rooms and list pages skip decoding the options and
     building and encoding the body, which is most of their Python work.
+
+    Bodies are filed by the row's serial (its first column) beside the row they were made
+    from, and a row is compared with that one: equal strings of the same length compare in a
+    memcmp, where a dict keyed by whole rows hashed every string afresh (each read gives new
+    string objects), 0.5 µs a row.
     """
 
     def __init__(self, public_url: str, capacity: int = 10_000) -> None:
         self.public_url = public_url
         self.capacity = capacity
-        self._bodies: dict[RoomRow, bytes] = {}
+        self._bodies: dict[int, tuple[RoomRow, bytes]] = {}
 
     def encoded(self, row: RoomRow) -> bytes:
-        body = self._bodies.get(row)
-        if body is None:
-            if len(self._bodies) >= self.capacity:
-                self._bodies.clear()
-            body = self._bodies[row] = _encode(room_body(room_record(row), self.public_url))
+        known = self._bodies.get(row[0])
+        if known is not None and known[0] == row:
+            return known[1]
+        if len(self._bodies) >= self.capacity:
+            self._bodies.clear()
+        body = _encode(room_body(room_record(row), self.public_url))
+        self._bodies[row[0]] = (row, body)
         return body
 
 

@@ -149,3 +149,29 @@ def test_sessions_plan_as_the_reads_are_written_for(url: str) -> None:
             )
     finally:
         db.close()
+
+
+def test_rows_act_as_the_tuples_of_their_values(url: str) -> None:
+    """Rows come back as asyncpg's Records, uncopied: callers index, slice, unpack, hash and
+    compare them as tuples, and a room body cached from a tuple row must match a Record."""
+
+    async def main() -> list[Any]:
+        pool = ReaderPool(url, asyncio.get_running_loop(), size=1)
+        try:
+            return await pool.run(
+                lambda reader: reader.rows(
+                    "SELECT 7 AS n, 'seven' AS s, NULL AS z UNION ALL SELECT 8, 'eight', NULL"
+                )
+            )
+        finally:
+            await pool.aclose()
+
+    first, second = asyncio.run(main())
+    assert first == (7, "seven", None)
+    assert (7, "seven", None) == first  # noqa: SIM300 - a cached tuple row is compared so
+    assert first != (7, "seven") and second != (7, "seven", None)
+    assert hash(first) == hash((7, "seven", None))
+    assert first[1:] == ("seven", None) and isinstance(first[1:], tuple)
+    n, s, z = second
+    assert (n, s, z) == (8, "eight", None)
+    assert {(7, "seven", None): "found"}[first] == "found"
