@@ -381,10 +381,13 @@ async def list_events(
     """
     # The key: the columns of the index the page walks. Other filters are checked on the way.
     key: list[tuple[str, Any]] = [("application_id", application_id)]
+    index = "events_by_application"
     if room_id is not None:
         key.append(("room_id", room_id))
+        index = "events_by_room"
     elif status is not None:
         key.append(("status", status))
+        index = "events_by_status"
     conditions, params = ["TRUE"], []
     if event_type is not None:
         conditions.append("type = ?")
@@ -404,6 +407,7 @@ async def list_events(
         source="events",
         key=key,
         column="serial",
+        index=index,
         where=where,
         params=params,
         start_id=start_id,

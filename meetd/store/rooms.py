@@ -685,11 +685,11 @@ async def list_rooms(
     """
     total: tuple[str, list[Any]] | None
     if theme_id is None:
-        key = [("r.application_id", application_id)]
+        key, index = [("r.application_id", application_id)], "rooms_by_application"
         where, params = "r.deleted_at IS NULL", []
         total = ("(SELECT room_count FROM applications WHERE id = ?)", [application_id])
     else:  # on the (theme, serial) index, whose rows all have a theme
-        key = [("r.theme_id", theme_id)]
+        key, index = [("r.theme_id", theme_id)], "rooms_by_theme"
         # The application is asked of the theme, once, not of each room: a room takes only a
         # theme of its own application (find_theme, on insert and update), as theme_use and
         # delete_theme count on too. Asked of each room (``r.application_id = ?``), the
@@ -708,6 +708,7 @@ async def list_rooms(
         source="rooms r",
         key=key,
         column="r.serial",
+        index=index,
         where=where,
         params=params,
         start_id=start_id,
