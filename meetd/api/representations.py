@@ -40,7 +40,7 @@ class RoomBodies:
         known = self._bodies.get(row[0])
         if known is not None and known[0] == row:
             return known[1]
-        if len(self._bodies) >= self.capacity:
+        if known is None and len(self._bodies) >= self.capacity:
             self._bodies.clear()
         body = _encode(room_body(room_record(row), self.public_url))
         self._bodies[row[0]] = (row, body)

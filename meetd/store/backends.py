@@ -30,7 +30,12 @@ log = logging.getLogger("meetd.store")
 
 
 class Reader(Protocol):
-    """What a read function may ask: one row (or None) or all rows, as tuples."""
+    """What a read function may ask: one row (or None), as a tuple, or all rows.
+
+    The rows of ``rows`` act as tuples for indexing, slicing (to tuples), unpacking, hashing
+    and comparing, and equal the tuples of their values; on PostgreSQL they are asyncpg's
+    Records, which cannot be concatenated, pickled or encoded as JSON, nor are they
+    ``isinstance(…, tuple)``: slice them or call ``tuple()`` first."""
 
     dialect: str
 

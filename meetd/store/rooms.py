@@ -83,7 +83,7 @@ _SELECT_TEMPLATE = (
     " r.expires_at, r.is_available, {short_url} FROM rooms r"
 )
 # PostgreSQL reads the themes once a statement (a small table: scanned once and kept).
-_SELECT = _SELECT_TEMPLATE.format(short_url="t.short_company_url") + (
+_PG_SELECT = _SELECT_TEMPLATE.format(short_url="t.short_company_url") + (
     " LEFT JOIN themes t ON t.id = r.theme_id"
 )
 # SQLite looks each room's theme up by its id: as a join, with statistics taken while the
@@ -96,7 +96,7 @@ _SQLITE_SELECT = _SELECT_TEMPLATE.format(
 
 def _select(conn: Reader | Connection) -> str:
     """The statement reading rooms (``rooms r``) as :data:`RoomRow`, up to its WHERE."""
-    return _SELECT if conn.dialect == "postgresql" else _SQLITE_SELECT
+    return _PG_SELECT if conn.dialect == "postgresql" else _SQLITE_SELECT
 
 
 _LIVE = "r.application_id = ? AND r.deleted_at IS NULL"
@@ -641,7 +641,7 @@ async def get_room_row(conn: Reader, application_id: str, ref: RoomRef) -> RoomR
     return tuple(row)
 
 
-_SELECT_BY_KEYS = _SELECT.replace(
+_SELECT_BY_KEYS = _PG_SELECT.replace(
     " FROM rooms r",
     ", k.ord FROM unnest(?::bigint[], ?::text[], ?::text[]) WITH ORDINALITY"
     " AS k (serial, id, application_id, ord)"
@@ -756,7 +756,7 @@ async def list_room_pages(conn: Reader, asks: list[paging.PageAsk]) -> list[Room
         ]
     found = await paging.pages(
         conn,
-        select=_SELECT,
+        select=_PG_SELECT,
         source="rooms r",
         key="r.application_id",
         column="r.serial",

@@ -19,20 +19,24 @@ OPTIONS = json.dumps(
 )
 
 
+def fresh(text: str) -> str:
+    """An equal string in a new object, as each read from the database gives."""
+    return (text + " ")[:-1]
+
+
 def row(serial: int = 5, display_name: str = "Room", short_url: str | None = None) -> RoomRow:
-    # New string objects each call, as each read from the database gives.
     return (
         serial,
-        "".join(["0b0e6c55-31a9-4b9f-8f0e-", f"{serial:012d}"]),
-        "".join(["a3b1c2d4-0000-4000-8000-", "000000000001"]),
-        "".join([display_name]),
+        fresh(f"0b0e6c55-31a9-4b9f-8f0e-{serial:012d}"),
+        fresh("a3b1c2d4-0000-4000-8000-000000000001"),
+        fresh(display_name),
         None,
         "instant",
-        "123456789",
-        "".join(["token-", str(serial)]),
+        fresh("123456789"),
+        fresh(f"token-{serial}"),
         None,
         0,
-        "".join([OPTIONS]),
+        fresh(OPTIONS),
         1_700_000_000_000,
         1_700_000_600_000,
         1,

@@ -199,13 +199,16 @@ def test_rooms_are_read_by_their_serial_or_the_legacy_index(
     serial, legacy = RoomRef(str(uuid.uuid4()), 7), RoomRef(str(uuid.uuid4()), None)
     shared = [[7, 8], [serial.id, serial.id], [big, big]]
     for sql, params in (
-        (f"{rooms._SELECT} WHERE {rooms._match(serial)[0]} AND {rooms._LIVE}", [7, serial.id, big]),
+        (
+            f"{rooms._PG_SELECT} WHERE {rooms._match(serial)[0]} AND {rooms._LIVE}",
+            [7, serial.id, big],
+        ),
         (rooms._SELECT_BY_KEYS, shared),
     ):
         ((index, condition),) = room_seeks(generic_plan(url, sql, params))
         assert index in ("Index Scan rooms_pkey", "Index Scan rooms_by_application"), index
         assert "serial = " in condition, condition
-    sql = f"{rooms._SELECT} WHERE {rooms._match(legacy)[0]} AND {rooms._LIVE}"
+    sql = f"{rooms._PG_SELECT} WHERE {rooms._match(legacy)[0]} AND {rooms._LIVE}"
     ((index, condition),) = room_seeks(generic_plan(url, sql, [legacy.id, big]))
     assert (index, condition) == ("Index Scan rooms_legacy_id", "(id = $1)")
 
