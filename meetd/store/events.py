@@ -226,8 +226,8 @@ def claim_due_events(conn: Connection, *, now_ms: int, lease_ms: int, limit: int
     # SQLite is told to walk the pending events' index: with statistics taken while most
     # events were pending (a receiver down), or while the log was small, it scanned the
     # whole log, which only grows, on every poll (twice a second), pending events or not.
-    # The UPDATE may only name that index with its condition. (On PostgreSQL that condition
-    # let the planner run the subquery again, and claim an event twice.)
+    # The UPDATE may only name that index with its condition. (On PostgreSQL, with that
+    # condition, a second claim also returned an event the first had leased: SQLite only.)
     pending, only_pending = "", ""
     if conn.dialect == "sqlite":
         pending, only_pending = " INDEXED BY events_pending", "status = 'pending' AND "
