@@ -228,14 +228,14 @@ def claim_due_events(conn: Connection, *, now_ms: int, lease_ms: int, limit: int
     # whole log, which only grows, on every poll (twice a second), pending events or not.
     # The UPDATE may only name that index with its condition. (On PostgreSQL, with that
     # condition, a second claim also returned an event the first had leased: SQLite only.)
-    pending, only_pending = "", ""
+    by_pending_index, only_pending = "", ""
     if conn.dialect == "sqlite":
-        pending, only_pending = " INDEXED BY events_pending", "status = 'pending' AND "
+        by_pending_index, only_pending = " INDEXED BY events_pending", "status = 'pending' AND "
     rows = conn.fetchall(
-        f"UPDATE events{pending} SET claimed_until = ?, attempts = attempts + 1,"
+        f"UPDATE events{by_pending_index} SET claimed_until = ?, attempts = attempts + 1,"
         " last_attempt_at = ?"
         f" WHERE {only_pending}serial IN ("
-        f"  SELECT e.serial FROM events e{pending}"
+        f"  SELECT e.serial FROM events e{by_pending_index}"
         "  WHERE e.status = 'pending' AND e.next_attempt_at <= ?"
         "  AND (e.claimed_until IS NULL OR e.claimed_until <= ?)"
         "  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.status = 'pending'"

@@ -82,7 +82,7 @@ _SELECT_TEMPLATE = (
     " r.meeting_code, r.host_token, r.theme_id, r.expire_after_use, r.options, r.created_at,"
     " r.expires_at, r.is_available, {short_url} FROM rooms r"
 )
-# PostgreSQL reads the themes once a statement (a small table: scanned once and kept).
+# PostgreSQL joins the themes: a small table it scans once a statement and keeps.
 _PG_SELECT = _SELECT_TEMPLATE.format(short_url="t.short_company_url") + (
     " LEFT JOIN themes t ON t.id = r.theme_id"
 )
